@@ -1,0 +1,61 @@
+# Two commands on a fresh machine: `make book` and `make test`. Both set everything up.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cocorr-installed
+# torch first: the pinned pair installs from local wheels; a bare `torch` would download a CUDA build.
+TORCH_PIN := $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==0.24.1,torch==2.14.1 torchvision==0.29.1)
+export COCORR_PROFILE ?= quick
+BOOK_FLAGS := -n -W --keep-going
+
+.PHONY: all setup data book test test-fast test-book browser bench clean help
+
+help:
+	@echo "make book       set up, fetch MNIST, execute every notebook ($$COCORR_PROFILE, default quick), write _build/html"
+	@echo "make test       set up, fetch MNIST, run the test suite (notebooks included; browser test if a book is built)"
+	@echo "make test-fast  unit tests only (no notebooks)"
+	@echo "make test-book  browser test of the built book in headless Chromium"
+	@echo "make bench      performance harness -> benchmarks/results/latest.json"
+	@echo "make clean      remove build outputs (keeps .venv, data and stored results)"
+
+$(STAMP): pyproject.toml package.json package-lock.json
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q $(TORCH_PIN)
+	$(BIN)/python -m pip install -q -e ".[dev,book,dist]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	npm ci --no-audit --no-fund --silent
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	$(BIN)/cocorr data fetch mnist
+
+book: setup data
+	rm -rf _build/html _build/.doctrees _build/jupyter_execute
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter-book build . $(BOOK_FLAGS) || { \
+	  echo "== book build failed; reports:"; \
+	  find _build/html/reports -name '*.log' -print -exec cat {} \; 2>/dev/null; exit 1; }
+	@echo "book written to _build/html/index.html ($$COCORR_PROFILE profile)"
+
+test: setup data
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -ra -m "not notebooks and not browser"
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+test-book: setup browser
+	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }
+	$(BIN)/python -m pytest -q -ra -m browser tests/test_book_browser.py
+
+bench: setup data
+	$(BIN)/python -m benchmarks --quick --json benchmarks/results/latest.json
+
+clean:
+	rm -rf _build
