@@ -17,7 +17,12 @@ PROFILE_ENV = "COCORR_PROFILE"
 PROFILE_NAMES = ("quick", "paper")
 
 
-class ConfigError(ValueError):
+class UserError(Exception):
+    """Bad input from the user (config, CLI argument, data file, device): the CLI prints the
+    message and exits with code 2, without a traceback."""
+
+
+class ConfigError(UserError, ValueError):
     """A configuration value, CLI argument or environment variable is not acceptable."""
 
 
