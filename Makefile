@@ -22,7 +22,6 @@ help:
 
 $(STAMP): pyproject.toml package.json package-lock.json
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -e ".[dev,book,dist]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null

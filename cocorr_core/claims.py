@@ -14,7 +14,7 @@ from .config import ConfigError, profile_name
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
 # Modules that define claims; importing one registers its claims.
-CLAIM_MODULES = ("cocorr_core.claims_theory", "cocorr_core.claims_figures")
+CLAIM_MODULES = ("cocorr_core.claims_theory", "cocorr_core.claims_dynamics", "cocorr_core.claims_figures")
 
 
 @dataclass(frozen=True)

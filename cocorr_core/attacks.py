@@ -1,0 +1,410 @@
+"""Clean and adversarial accuracy, with the attack radius ε always in [0, 1] pixel units.
+
+The authors' networks were fed tensors normalised with Normalize(mean=0.5, std=0.5), i.e. inputs in
+[−1, 1]. A perturbation of norm ε on those tensors is a perturbation of norm ε·std in pixel units, so
+ε = 0.5 there equals 0.25 in pixel units. AutoAttack also clips its iterates to the [0, 1] box,
+which only makes sense in pixel space (on [−1, 1] tensors it would wipe out every negative value).
+We therefore put the normalisation inside the model (`PixelSpace`) and attack pixel values in
+[0, 1]; `pixel_eps(eps, "authors")` converts a radius stated on normalised tensors.
+
+- `clean_accuracy`: accuracy of every member of a `TwoLayerEnsemble` (or of one classifier).
+- `autoattack_accuracy` / `autoattack_robust`: AutoAttack from torchattacks on one classifier.
+- `pgd_accuracy`: our own projected gradient ascent attacking all K members of an ensemble at once.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ConfigError, check_choice, check_range
+from .devices import resolve_device
+from .models import TwoLayerEnsemble
+from .train import exact_float32
+
+NORMS = ("L2", "Linf")
+AUTOATTACK_VERSIONS = ("standard", "plus", "rand")
+EPS_CONVENTIONS = ("pixel", "authors")
+BOX_TOL = 1e-6      # slack allowed when checking that adversarial inputs stay in [0, 1]
+EPS_TOL = 1e-5      # slack allowed when checking that perturbations stay in the ε-ball
+
+
+# ---------------------------------------------------------------- pixel space
+def pixel_eps(eps: float, convention: str = "pixel", std: float = 0.5) -> float:
+    """Radius in [0, 1] pixel units of an ε stated in `convention`.
+
+    "pixel": ε is already in pixel units. "authors": ε was measured on tensors normalised with
+    (x − mean)/std, so the pixel radius is ε·std (ε = 0.5 → 0.25 for std = 0.5).
+    """
+    check_choice("convention", convention, EPS_CONVENTIONS)
+    check_range("eps", eps, lo=0.0)
+    check_range("std", std, lo=0.0, lo_open=True)
+    return float(eps) * (float(std) if convention == "authors" else 1.0)
+
+
+def _normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    return (x - mean) / std
+
+
+def code_inputs(x: torch.Tensor) -> torch.Tensor:
+    """Pixel values in [0, 1] → the authors' inputs 2x − 1 in [−1, 1] (Normalize(0.5, 0.5))."""
+    return _normalise(x, 0.5, 0.5)
+
+
+class PixelSpace(nn.Module):
+    """Classifier on [0, 1] pixel inputs: x ↦ model((x − mean)/std).
+
+    `model` is any classifier returning (n, c) logits, or a `TwoLayerEnsemble`: then one member
+    is used (`member`, required when the ensemble has more than one). `mean`/`std` may be floats
+    or per-channel sequences for image inputs (n, C, H, W).
+    """
+
+    def __init__(self, model: nn.Module, mean: float | Sequence[float] = 0.5,
+                 std: float | Sequence[float] = 0.5, member: int | None = None):
+        super().__init__()
+        if isinstance(model, TwoLayerEnsemble):
+            if member is None and model.n_models > 1:
+                raise ConfigError(f"PixelSpace got an ensemble of {model.n_models} networks; pass member=k.")
+            model = model.as_classifier(member or 0)
+        std_t = torch.as_tensor(std, dtype=torch.float64)
+        if bool((std_t <= 0).any()):
+            raise ConfigError(f"std={std!r} must be positive.")
+        self.model = model
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", std_t.float())
+
+    def _shaped(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = t.to(x.dtype)
+        return t.reshape(1, -1, 1, 1) if t.ndim == 1 and x.ndim == 4 else t
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model((x - self._shaped(self.mean, x)) / self._shaped(self.std, x))
+
+
+class TwoLogits(nn.Module):
+    """A one-output (binary) classifier as two logits (−s/2, s/2).
+
+    Softmax of these equals (1 − sigmoid(s), sigmoid(s)), so cross-entropy on them is the BCE of s
+    and class 1 wins exactly when s > 0. Attack libraries need at least two logits.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.model(x).reshape(x.shape[0], 1)
+        return torch.cat([-s / 2, s / 2], dim=1)
+
+
+class _Unflatten(nn.Module):
+    """Feeds a classifier of flat (n, d) inputs from (n, 1, h, w) views (attack code needs 4-d)."""
+
+    def __init__(self, model: nn.Module, shape: tuple[int, ...]):
+        super().__init__()
+        self.model, self.shape = model, shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.reshape(x.shape[0], *self.shape))
+
+
+# ---------------------------------------------------------------- predictions
+def _predict(logits: torch.Tensor) -> torch.Tensor:
+    """Class index from logits (..., c); one output: class 1 iff the logit is > 0."""
+    if logits.shape[-1] == 1:
+        return (logits[..., 0] > 0).long()
+    return logits.argmax(-1)
+
+
+def _labels(y: torch.Tensor, n: int, n_outputs: int, device: torch.device) -> torch.Tensor:
+    y = torch.as_tensor(y)
+    if y.shape != (n,):
+        raise ConfigError(f"y must have shape ({n},) to match the inputs; got {tuple(y.shape)}.")
+    if y.is_floating_point() and not torch.equal(y, y.round()):
+        raise ConfigError("y must hold integer class labels (0/1 for a single-output model).")
+    y = y.to(device=device, dtype=torch.long)
+    top = max(n_outputs, 2) - 1
+    if n and (int(y.min()) < 0 or int(y.max()) > top):
+        raise ConfigError(f"y has labels outside [0, {top}] for a model with {n_outputs} output(s).")
+    return y
+
+
+@torch.no_grad()
+def clean_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
+                   batch_size: int = 4096) -> torch.Tensor:
+    """Fraction of correctly classified samples: Tensor(K,) for a `TwoLayerEnsemble`, Tensor(1,)
+    for any other classifier (n, c) logits. X is in the model's input space (no preprocessing).
+    Prediction is the argmax for c > 1 outputs and `logit > 0` (class 1) for one output."""
+    check_range("batch_size", batch_size, lo=1, integer=True)
+    if isinstance(model, TwoLayerEnsemble):
+        dev = model.W.device
+        X = torch.as_tensor(X).to(device=dev, dtype=model.W.dtype)
+        run = model
+    else:
+        dev = _module_device(model)
+        X = torch.as_tensor(X).to(device=dev)
+        run = lambda x: model(x).reshape(x.shape[0], -1).unsqueeze(0)  # noqa: E731  (1, n, c)
+    n = X.shape[0]
+    if n == 0:
+        raise ConfigError("X is empty; accuracy needs at least one sample.")
+    correct = None
+    with exact_float32():
+        for s in range(0, n, batch_size):
+            logits = run(X[s:s + batch_size])
+            if correct is None:
+                y = _labels(y, n, logits.shape[-1], dev)
+                correct = torch.zeros(logits.shape[0], dtype=torch.long, device=dev)
+            correct += (_predict(logits) == y[s:s + batch_size]).sum(1)
+    return correct.to(torch.float64).cpu() / n
+
+
+def _module_dtype(model: nn.Module) -> torch.dtype:
+    for t in model.parameters():
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def _module_device(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+# ---------------------------------------------------------------- PGD on an ensemble
+def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str,
+             box: tuple[float, float] | None) -> torch.Tensor:
+    """Into the ε-ball around x, then into the box. Clipping to the box only shrinks each coordinate
+    of the perturbation (x itself lies in the box), so the result stays in the ball."""
+    delta = x_adv - x
+    if norm == "Linf":
+        delta = delta.clamp(-eps, eps)
+    else:
+        scale = (eps / delta.norm(dim=-1, keepdim=True).clamp_min(1e-30)).clamp(max=1.0)
+        delta = delta * scale
+    out = x + delta
+    return out.clamp(*box) if box is not None else out
+
+
+def _ensemble_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample loss summed over samples and members: CE for c > 1, BCE for one output."""
+    K, n, c = logits.shape
+    if c == 1:
+        return F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype).expand(K, n), reduction="sum")
+    return F.cross_entropy(logits.transpose(1, 2), y.expand(K, n), reduction="sum")
+
+
+def pgd_accuracy(model: TwoLayerEnsemble, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
+                 norm: str = "L2", steps: int = 20, step_size: float | None = None,
+                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
+                 batch_size: int = 1000) -> torch.Tensor:
+    """Robust accuracy of every member under projected gradient ascent: Tensor(K,).
+
+    X_pixel (n, d) or images (n, C, H, W) in pixel space; each member gets its own perturbation,
+    shaped (K, n, d), and the model sees `preprocess(x + δ)` (default: the authors' inputs 2x − 1;
+    pass `lambda x: x` for none). Each step moves along the sign of the gradient (Linf) or the
+    normalised gradient (L2) of the cross-entropy (BCE for one output), with `step_size`
+    default 2.5·ε/steps, then projects onto the ε-ball and the box (`box=None`: no box). A sample
+    counts as broken if the clean point or any iterate (random start included) is misclassified.
+    """
+    if not isinstance(model, TwoLayerEnsemble):
+        raise ConfigError(f"pgd_accuracy needs a TwoLayerEnsemble; got {type(model).__name__} "
+                          "(use autoattack_accuracy for other classifiers).")
+    check_choice("norm", norm, NORMS)
+    check_range("eps", eps, lo=0.0)
+    check_range("steps", steps, lo=0, integer=True)
+    check_range("batch_size", batch_size, lo=1, integer=True)
+    if step_size is None:
+        step_size = 2.5 * eps / max(steps, 1)
+    check_range("step_size", step_size, lo=0.0)
+    preprocess = code_inputs if preprocess is None else preprocess
+    dev, dtype, K = model.W.device, model.W.dtype, model.n_models
+    X = torch.as_tensor(X_pixel).to(device=dev, dtype=dtype)
+    X = X.reshape(X.shape[0], -1)
+    n, d = X.shape
+    if n == 0:
+        raise ConfigError("X_pixel is empty; the attack needs at least one sample.")
+    if d != model.in_dim:
+        raise ConfigError(f"X_pixel has {d} features per sample; the model expects {model.in_dim}.")
+    if box is not None and (float(X.min()) < box[0] or float(X.max()) > box[1]):
+        raise ConfigError(f"X_pixel must lie in the box {box} (pixel values); got values in "
+                          f"[{float(X.min()):.3g}, {float(X.max()):.3g}]. Pass pixels, not normalised inputs.")
+    y = _labels(y, n, model.n_outputs, dev)
+    gen = torch.Generator().manual_seed(int(seed))  # CPU generator: same start on every device
+    robust = torch.zeros(K, dtype=torch.long, device=dev)
+    with exact_float32():
+        for s in range(0, n, batch_size):
+            x, yb = X[s:s + batch_size], y[s:s + batch_size]
+            robust += _pgd_batch(model, x, yb, eps, norm, steps, step_size, preprocess,
+                                 random_start, gen, box).sum(1)
+    return robust.to(torch.float64).cpu() / n
+
+
+def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str,
+               steps: int, step_size: float, preprocess: Callable, random_start: bool,
+               gen: torch.Generator, box: tuple[float, float] | None) -> torch.Tensor:
+    """Boolean (K, b): sample still correctly classified after the attack."""
+    K = model.n_models
+    xk = x.expand(K, *x.shape)
+    with torch.no_grad():
+        still = _predict(model(preprocess(xk))) == y
+    x_adv = xk.clone()
+    if random_start and eps > 0:
+        if norm == "Linf":  # uniform in the cube
+            noise = (torch.rand(xk.shape, generator=gen, dtype=torch.float64).to(xk) * 2 - 1) * eps
+        else:  # uniform direction, radius uniform in [0, ε]
+            noise = torch.randn(xk.shape, generator=gen, dtype=torch.float64).to(xk)
+            radius = torch.rand(*xk.shape[:2], 1, generator=gen, dtype=torch.float64).to(xk) * eps
+            noise = noise / noise.norm(dim=-1, keepdim=True).clamp_min(1e-30) * radius
+        x_adv = _project(xk + noise, xk, eps, norm, box)
+    for step in range(steps + 1):
+        x_adv = x_adv.detach().requires_grad_(step < steps)
+        logits = model(preprocess(x_adv))
+        with torch.no_grad():
+            still &= _predict(logits) == y
+        if step == steps or eps == 0:
+            break
+        grad, = torch.autograd.grad(_ensemble_loss(logits, y), x_adv)
+        with torch.no_grad():
+            if norm == "Linf":
+                direction = grad.sign()
+            else:
+                direction = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+            x_adv = _project(x_adv + step_size * direction, xk, eps, norm, box)
+    return still
+
+
+# ---------------------------------------------------------------- AutoAttack
+def _image_shape(d: int) -> tuple[int, int, int]:
+    """(1, h, w) with h·w = d and h the largest divisor of d not above √d (784 → 1×28×28)."""
+    h = max(k for k in range(1, math.isqrt(d) + 1) if d % k == 0)
+    return (1, h, d // h)
+
+
+def autoattack_components(n_classes: int, version: str = "standard") -> list[str]:
+    """Names of the attacks `autoattack_robust` runs for a model with `n_classes` logits.
+
+    From 4 classes on these are torchattacks' AutoAttack lists. The DLR losses need the 3rd
+    (untargeted) or 3rd and 4th (targeted) largest logit, so with fewer classes the attacks built
+    on them are left out (AutoAttack's reference code warns about the same limitation)."""
+    check_choice("version", version, AUTOATTACK_VERSIONS)
+    lists = {
+        "standard": ["apgd-ce", "apgd-t", "fab-t", "square"],
+        "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"],
+        "rand": ["apgd-ce", "apgd-dlr"],
+    }
+    needs = {"apgd-dlr": 3, "apgd-t": 4}
+    return [a for a in lists[version] if n_classes >= needs.get(a, 2)]
+
+
+def _build_autoattack(model: nn.Module, n_classes: int, eps: float, norm: str, version: str,
+                      seed: int):
+    import torchattacks
+    from torchattacks import APGD, APGDT, FAB, MultiAttack, Square
+
+    if n_classes >= 4:
+        return torchattacks.AutoAttack(model, norm=norm, eps=eps, version=version,
+                                       n_classes=n_classes, seed=seed)
+    # the same attacks with the same settings as torchattacks' AutoAttack, minus those needing ≥ 3/4 logits
+    restarts = 5 if version == "plus" else 1
+    eot = 20 if version == "rand" else 1
+    make = {
+        "apgd-ce": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="ce", eot_iter=eot, n_restarts=restarts),
+        "apgd-dlr": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="dlr", eot_iter=eot, n_restarts=restarts),
+        "fab": lambda: FAB(model, norm=norm, eps=eps, seed=seed, n_classes=n_classes, n_restarts=restarts),
+        "fab-t": lambda: FAB(model, norm=norm, eps=eps, seed=seed, multi_targeted=True, n_classes=n_classes, n_restarts=1),
+        "square": lambda: Square(model, norm=norm, eps=eps, seed=seed, n_queries=5000, n_restarts=1),
+    }
+    attacks = [make[name]() for name in autoattack_components(n_classes, version)]
+    return attacks[0] if len(attacks) == 1 else MultiAttack(attacks)
+
+
+def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Tensor, *,
+                      eps: float = 0.5, norm: str = "L2", version: str = "standard", seed: int = 0,
+                      batch_size: int = 500, device: str | torch.device = "auto") -> torch.Tensor:
+    """Per-sample robustness under AutoAttack (torchattacks): bool Tensor (n,), on the CPU.
+
+    `classifier` maps pixel inputs in [0, 1] (wrap normalisation with `PixelSpace`) to (n, c)
+    logits, or to one logit for a binary model (then attacked through `TwoLogits`). Flat inputs
+    (n, d) are handed to the attacks as (n, 1, h, w) views. A sample is robust if the returned
+    adversarial example is still classified correctly; every returned perturbation is checked
+    to lie in the ε-ball (+1e-5) and the [0, 1] box. The global torch RNG is left untouched.
+    """
+    check_choice("norm", norm, NORMS)
+    check_choice("version", version, AUTOATTACK_VERSIONS)
+    check_range("eps", eps, lo=0.0)
+    check_range("batch_size", batch_size, lo=1, integer=True)
+    check_range("seed", seed, lo=0, integer=True)
+    dev = resolve_device(device)
+    if isinstance(classifier, TwoLayerEnsemble):
+        raise ConfigError("autoattack needs one classifier on pixel inputs; pass PixelSpace(ensemble, member=k).")
+    was_training = classifier.training
+    model = classifier.to(dev).eval()
+    X = torch.as_tensor(X_pixel).to(device=dev, dtype=_module_dtype(model))
+    n = X.shape[0]
+    if n == 0:
+        raise ConfigError("X_pixel is empty; the attack needs at least one sample.")
+    if float(X.min()) < 0.0 or float(X.max()) > 1.0:
+        raise ConfigError(f"X_pixel must hold pixel values in [0, 1]; got [{float(X.min()):.3g}, "
+                          f"{float(X.max()):.3g}]. Pass pixels and put the normalisation in PixelSpace.")
+    if X.ndim == 2:  # flat inputs: attack (n, 1, h, w) views of them
+        model = _Unflatten(model, tuple(X.shape[1:]))
+        X = X.reshape(n, *_image_shape(X.shape[1]))
+    with torch.no_grad(), exact_float32():
+        n_outputs = model(X[:1]).reshape(1, -1).shape[1]
+    if n_outputs == 1:
+        model = TwoLogits(model)
+    n_classes = max(n_outputs, 2)
+    y = _labels(y, n, n_outputs, dev)
+    if "square" in autoattack_components(n_classes, version) and min(X.shape[-2:]) < 5:
+        raise ConfigError(f"the Square attack in AutoAttack '{version}' needs images of at least 5×5 pixels; "
+                          f"the inputs are viewed as {tuple(X.shape[1:])}. Use a feature count d whose "
+                          "near-square factorisation has both sides ≥ 5 (e.g. 25 or 784), or version='rand'.")
+    try:
+        return _run_autoattack(model, X, y, n_classes, eps, norm, version, seed, batch_size, dev)
+    finally:
+        classifier.train(was_training)
+
+
+def _run_autoattack(model: nn.Module, X: torch.Tensor, y: torch.Tensor, n_classes: int, eps: float,
+                    norm: str, version: str, seed: int, batch_size: int, dev: torch.device) -> torch.Tensor:
+    n = X.shape[0]
+    if eps == 0:
+        with torch.no_grad(), exact_float32():
+            return torch.cat([model(X[s:s + batch_size]).argmax(1) == y[s:s + batch_size]
+                              for s in range(0, n, batch_size)]).cpu()
+    attack = _build_autoattack(model, n_classes, eps, norm, version, seed)
+    attack.set_device(dev)
+    robust = []
+    # torchattacks reseeds the global RNG on every call; keep the caller's random state intact
+    fork_devices = [dev] if dev.type == "cuda" else []
+    with torch.random.fork_rng(devices=fork_devices), exact_float32():
+        for s in range(0, n, batch_size):
+            xb, yb = X[s:s + batch_size], y[s:s + batch_size]
+            adv = attack(xb, yb).detach()
+            _check_adversarial(adv, xb, eps, norm)
+            with torch.no_grad():
+                robust.append(model(adv).argmax(1) == yb)
+    return torch.cat(robust).cpu()
+
+
+def _check_adversarial(adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> None:
+    delta = (adv - x).reshape(x.shape[0], -1)
+    size = delta.abs().amax(1) if norm == "Linf" else delta.norm(dim=1)
+    if float(size.max()) > eps + EPS_TOL:
+        raise RuntimeError(f"AutoAttack returned a perturbation of {norm} norm {float(size.max()):.6g} > eps={eps}.")
+    if float(adv.min()) < -BOX_TOL or float(adv.max()) > 1 + BOX_TOL:
+        raise RuntimeError("AutoAttack returned inputs outside the [0, 1] box.")
+
+
+def autoattack_accuracy(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Tensor, *,
+                        eps: float = 0.5, norm: str = "L2", version: str = "standard", seed: int = 0,
+                        batch_size: int = 500, device: str | torch.device = "auto") -> float:
+    """Robust accuracy under AutoAttack: the fraction of `autoattack_robust` that is True."""
+    robust = autoattack_robust(classifier, X_pixel, y, eps=eps, norm=norm, version=version,
+                               seed=seed, batch_size=batch_size, device=device)
+    return float(robust.to(torch.float64).mean())

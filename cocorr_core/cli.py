@@ -1,0 +1,291 @@
+"""The `cocorr` command.
+
+    cocorr data fetch NAME
+    cocorr run FIGURE [--profile quick|paper] [--device auto|cpu|cuda] [--out DIR]
+                      [--executor inprocess|dask] [--scheduler ADDR | --workers N] [--seeds N]
+    cocorr sweep show DIR [--namespace NS|all]
+    cocorr report [--json] [--profile P]
+    cocorr bench [--quick] [--json PATH]
+
+Bad input prints one line `cocorr: error: ...` and exits with code 2 (no traceback);
+Ctrl-C exits with 130 and keeps every completed run in the store.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from .config import PROFILE_NAMES, ConfigError, UserError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in the same format as every other CLI error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"cocorr: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cocorr", description="Run, store and report the experiments of the book "
+                "'Layers, implicit bias and adversarial robustness'.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    data = sub.add_parser("data", help="datasets", description="Datasets.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=_Parser)
+    data_sub.required = True
+    fetch = data_sub.add_parser("fetch", help="put a dataset into the data directory and check it",
+                                description="Put a dataset (mnist; cifar10 is only checked) into "
+                                "$COCORR_DATA and verify its checksums.")
+    fetch.add_argument("name", metavar="NAME", help="dataset name, e.g. mnist")
+
+    run = sub.add_parser("run", help="run (or load) the runs of a figure and save the figure",
+                         description="Run every missing run of a figure into the result store, then "
+                         "plot it to DIR/figures/<figure>-<profile>.png.")
+    run.add_argument("figure", metavar="FIGURE", help="figure name, e.g. fig1 (see experiments.FIGURES)")
+    run.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                     help="sizes to run at (default: $COCORR_PROFILE, else quick)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                     help="where to train (default: auto = cuda when present)")
+    run.add_argument("--out", metavar="DIR", default=None,
+                     help="result store root (default: $COCORR_RESULTS, else ~/.cache/cocorr/results)")
+    run.add_argument("--executor", choices=("inprocess", "dask"), default="inprocess",
+                     help="inprocess (default) or a Dask cluster")
+    where = run.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDR", default=None,
+                       help="with --executor dask: address of a running Dask scheduler")
+    where.add_argument("--workers", metavar="N", type=_positive_int, default=None,
+                       help="with --executor dask: start a local cluster with N worker processes")
+    run.add_argument("--seeds", metavar="N", type=_positive_int, default=None,
+                     help="seeds 0..N-1 per grid cell (default: the profile's count)")
+
+    sweep = sub.add_parser("sweep", help="inspect stored sweeps", description="Inspect stored sweeps.")
+    sweep_sub = sweep.add_subparsers(dest="sweep_command", metavar="ACTION", parser_class=_Parser)
+    sweep_sub.required = True
+    show = sweep_sub.add_parser("show", help="table of the runs in a result store",
+                                description="List the runs stored under DIR: key, main config fields, "
+                                "status, failed epoch and wall time; failures are listed with their error.")
+    show.add_argument("dir", metavar="DIR", help="result store root (the --out of `cocorr run`)")
+    show.add_argument("--namespace", metavar="NS", default=None,
+                      help="namespace to show (default: this core's; 'all' for every one)")
+
+    report = sub.add_parser("report", help="the reproduction ledger",
+                            description="Evaluate every registered claim and print its verdict.")
+    report.add_argument("--json", action="store_true", help="print the ledger as a JSON list")
+    report.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                        help="profile whose results are checked (default: $COCORR_PROFILE, else quick)")
+
+    bench = sub.add_parser("bench", help="run the performance harness (source checkout only)",
+                           description="Run `python -m benchmarks` from the repository root.")
+    bench.add_argument("--quick", action="store_true", help="small sizes")
+    bench.add_argument("--json", metavar="PATH", default=None, help="write the results as JSON to PATH")
+    return p
+
+
+# ---------------------------------------------------------------- commands
+def cmd_data(args: argparse.Namespace) -> int:
+    from . import data
+
+    path = data.fetch(args.name)
+    print(f"{args.name}: ready in {path}")
+    return 0
+
+
+def _experiments():
+    return importlib.import_module("cocorr_core.experiments")
+
+
+def figure_run_configs(experiments: Any, figure: str, profile: str, device: str, seeds: int | None) -> list:
+    """The figure's configs on `device`, with seeds 0..seeds-1 per grid cell when asked."""
+    if figure not in experiments.FIGURES:
+        raise ConfigError(f"FIGURE={figure!r} is unknown; choose one of {tuple(experiments.FIGURES)}.")
+    accepts = inspect.signature(experiments.figure_configs).parameters
+    kwargs = {k: v for k, v in (("device", device), ("seeds", seeds)) if k in accepts and v is not None}
+    configs = [c.replace(device=device) for c in experiments.figure_configs(figure, profile, **kwargs)]
+    if seeds is not None and "seeds" not in accepts:
+        cells = {c.replace(seed=0).key(): c.replace(seed=0) for c in configs}
+        configs = [c.replace(seed=s) for c in cells.values() for s in range(seeds)]
+    return configs
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    target = fig if hasattr(fig, "savefig") else getattr(fig, "figure", None) or plt.gcf()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target.savefig(path, dpi=150, bbox_inches="tight")
+    plt.close("all")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import profile_name
+    from .devices import resolve_device
+    from .store import ResultStore
+    from .sweep import load_sweep, run_sweep
+
+    profile = profile_name(args.profile)
+    resolve_device(args.device)  # fails now, with a clear message, if cuda is asked for but absent
+    if args.executor != "dask" and (args.scheduler or args.workers):
+        raise ConfigError("--scheduler and --workers need --executor dask.")
+    experiments = _experiments()
+    configs = figure_run_configs(experiments, args.figure, profile, args.device, args.seeds)
+    store = ResultStore(args.out)
+    print(f"{args.figure} ({profile} profile): {len(configs)} runs, store {store.dir}", flush=True)
+    summary = run_sweep(configs, store=store, executor=args.executor, scheduler=args.scheduler,
+                        workers=args.workers)
+    print(summary, flush=True)
+    df = load_sweep(store, configs)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    out = store.root / "figures" / f"{args.figure}-{profile}.png"
+    _save_figure(experiments.plot_figure(args.figure, df, profile), out)
+    print(f"figure written to {out}")
+    return 0
+
+
+SHOW_FIELDS = ("model", "dataset", "activation", "width", "q", "optimizer", "epochs", "seed", "profile")
+
+
+def cmd_sweep_show(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .store import ResultStore
+
+    root = Path(args.dir).expanduser()
+    store = ResultStore(root)
+    if not root.is_dir():
+        raise UserError(f"DIR={str(root)!r} is not a directory; give the root of a result store (the --out of `cocorr run`).")
+    spaces = store.namespaces()
+    if args.namespace == "all":
+        chosen = spaces
+    else:
+        chosen = [args.namespace or store.namespace]
+        if chosen[0] not in spaces:
+            hint = f"stored namespaces: {', '.join(spaces)}; pass --namespace NS or --namespace all" if spaces \
+                else "it holds no results"
+            print(f"no runs of namespace {chosen[0]} in {root} ({hint}).")
+            return 0
+    tables = []
+    for ns in chosen:
+        runs = store.for_namespace(ns).runs()
+        if len(runs):
+            tables.append(runs.assign(namespace=ns))
+    if not tables:
+        print(f"no complete runs in {root} (namespaces: {', '.join(chosen)}).")
+        return 0
+    runs = pd.concat(tables, ignore_index=True)
+    runs = runs.sort_values([c for c in ("namespace", *SHOW_FIELDS) if c in runs.columns], kind="stable")
+    cols = ["key"] + (["namespace"] if len(chosen) > 1 else []) + \
+        [c for c in SHOW_FIELDS if c in runs.columns] + ["status", "failed_epoch", "wall_time_s"]
+    table = runs[cols].copy()
+    table["wall_time_s"] = pd.to_numeric(table["wall_time_s"], errors="coerce").round(2)
+    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
+        print(table.to_string(index=False))
+    n_failed = int((runs["status"] == "failed").sum())
+    print(f"\n{len(runs)} runs: {len(runs) - n_failed} ok, {n_failed} failed")
+    for _, r in runs[runs["status"] == "failed"].iterrows():
+        print(f"  failed {r['key']} at epoch {r['failed_epoch']}: {r['error']}")
+    others = [s for s in spaces if s not in chosen]
+    if others:
+        print(f"other namespaces in {root} (results of other core versions; --namespace NS or all): "
+              f"{', '.join(others)}")
+    return 0
+
+
+def _format_numbers(numbers: dict[str, Any], limit: int = 80) -> str:
+    parts = []
+    for k, v in numbers.items():
+        v = v.item() if hasattr(v, "item") and getattr(v, "ndim", 0) == 0 else v
+        parts.append(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _json_ready(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .claims import ledger
+
+    entries = ledger(args.profile)
+    if args.json:
+        print(json.dumps(entries, indent=2, default=_json_ready))
+        return 0
+    if not entries:
+        print("no claims are registered.")
+        return 0
+    width = max(len(e["id"]) for e in entries)
+    print(f"{'id':<{width}}  {'verdict':<14}  {'profile':<7}  numbers")
+    for e in entries:
+        print(f"{e['id']:<{width}}  {e['verdict']:<14}  {e['profile']:<7}  {_format_numbers(e['numbers'])}")
+    return 0
+
+
+def source_root() -> Path:
+    """The directory that holds the cocorr_core package (a repository root in a source checkout)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    root = source_root()
+    if not ((root / "benchmarks" / "__main__.py").is_file() or (root / "benchmarks" / "__init__.py").is_file()):
+        raise UserError(f"`cocorr bench` needs a source checkout of the repository: there is no benchmarks "
+                        f"package in {root}. Run it from a clone installed with `pip install -e .`.")
+    cmd = [sys.executable, "-m", "benchmarks"]
+    if args.quick:
+        cmd.append("--quick")
+    if args.json:
+        cmd += ["--json", str(Path(args.json).expanduser().resolve())]
+    return subprocess.run(cmd, cwd=root).returncode
+
+
+COMMANDS = {"data": cmd_data, "run": cmd_run, "report": cmd_report, "bench": cmd_bench}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    command = cmd_sweep_show if args.command == "sweep" else COMMANDS[args.command]
+    try:
+        return command(args)
+    except UserError as exc:
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"cocorr: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ncocorr: interrupted; completed runs are kept in the store, run the same command again "
+              "to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,507 @@
+"""The experiments behind the co-correlation paper's figures (Wang, Min & Ruan 2024, Figs 1–6).
+
+Each figure is a list of RunConfig built from a profile. Figures 1, 3, 4, 5 and 6 share one
+code-setting grid (activation × width × q × seed), so the grid trains once and every figure
+reads from the stored results. Configs that differ only in q and seed train together as one
+batched ensemble (`group_key`, `run_group`).
+
+Code setting (the authors' code): 10-class MNIST, inputs 2X−1, frozen Gaussian head,
+cross-entropy, SGD lr 0.003, batch 512, no shuffling.
+Theory setting (the theorems): binary unit-norm MNIST, ±1/√m head, BCE, full-batch GD.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import pandas as pd
+import torch
+
+from .config import ConfigError, Profile, RunConfig, check_choice, get_profile, grid
+from .devices import resolve_device
+
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "beyond")
+ACTIVATIONS_SHOWN = ("linear", "relu")
+ATTACK_EPS = 0.5                 # L2 radius of the paper's AutoAttack, in [0, 1] pixel units
+AUTHORS_EPS = ATTACK_EPS * 0.5   # the same 0.5 read in [−1, 1] input units, converted to pixel units
+PGD_STEPS = 20
+FIG1_Q = 0.25                    # Figs 1 and 5 use q = 0.25
+RESNET_CUTS = ("stem", "pool")   # A1|A2 after the stem; B1|B2 before global pooling + fc (paper §9.3)
+RESNET_LR = 5e-4
+RESNET_BATCH = 128
+RESNET_MEASURE_ITERS = 30        # power-iteration steps, as in the authors' code
+THEORY_LR = 2.0                  # full-batch GD step in the theory setting (unit-norm inputs)
+THEORY_MEASURE_POINTS = 40       # measurements along a theory-setting run
+ESTIMATOR_N = 500                # test images for the estimator comparison
+
+# What every figure computes along training (cfg.measures).
+TWO_LAYER_MEASURES = ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full", "test_accuracy")
+
+
+@dataclass
+class RunOutcome:
+    """The result of one run: tidy metrics (epoch, metric, value) and a status."""
+
+    config: RunConfig
+    metrics: pd.DataFrame
+    status: str = "ok"                    # "ok" or "failed"
+    failed_epoch: int | None = None
+    error: str = ""
+
+
+# ---------------------------------------------------------------------------- configs
+def _check_figure(figure: str) -> None:
+    check_choice("figure", figure, FIGURES)
+
+
+def _seeds(prof: Profile, seeds: Sequence[int] | int | None) -> list[int]:
+    if seeds is None:
+        return list(range(prof.seeds))
+    if isinstance(seeds, int):
+        return list(range(seeds))
+    return [int(s) for s in seeds]
+
+
+def code_base(prof: Profile, device: str = "auto") -> RunConfig:
+    """The authors' code setting at the profile's sizes."""
+    return RunConfig(
+        model="two_layer", head="code", dataset="mnist", loss="ce", optimizer="sgd",
+        lr=prof.lr, batch_size=prof.batch_size, epochs=prof.epochs,
+        n_train=prof.n_train, n_test=prof.n_test, measures=TWO_LAYER_MEASURES,
+        attack_eps=ATTACK_EPS, attack_n=0, device=device, profile=prof.name,
+    )
+
+
+def code_grid(prof: Profile, device: str = "auto", seeds: Sequence[int] | int | None = None,
+              widths: Sequence[int] | None = None, qs: Sequence[float] | None = None) -> list[RunConfig]:
+    """activation × width × q × seed in the code setting. Every run gets batched PGD at the end;
+    the q = 0.25 runs (Fig. 1) also get AutoAttack on `attack_n` images."""
+    base = code_base(prof, device)
+    cfgs = grid(base, activation=ACTIVATIONS_SHOWN, width=widths or prof.widths, q=qs or prof.qs,
+                seed=_seeds(prof, seeds))
+    return [c.replace(attack_n=prof.attack_n) if math.isclose(c.q, FIG1_Q) else c for c in cfgs]
+
+
+def theory_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
+    """The theory setting: binary unit-norm MNIST (0 vs 1), ±1/√m head, BCE, full-batch GD."""
+    base = RunConfig(
+        model="two_layer", head="theory", dataset="mnist_binary", loss="bce", optimizer="gd",
+        lr=THEORY_LR, batch_size=prof.theory_n, epochs=prof.theory_steps,
+        n_train=prof.theory_n, n_test=prof.theory_n, measures=TWO_LAYER_MEASURES,
+        device=device, profile=prof.name,
+    )
+    return grid(base, activation=ACTIVATIONS_SHOWN, width=prof.widths, q=prof.qs, seed=[0])
+
+
+def beyond_seed_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
+    """Repeated seeds on a small part of the grid (all of it at the paper profile)."""
+    n_seeds = max(2, prof.seeds)
+    widths = prof.widths if prof.name == "paper" else (prof.widths[0], prof.widths[len(prof.widths) // 2])
+    return code_grid(prof, device, seeds=n_seeds, widths=widths)
+
+
+def resnet_data_name() -> str:
+    from . import data
+
+    return "cifar10" if data.cifar10_available() else "mnist32"
+
+
+def resnet_configs(prof: Profile, device: str = "auto") -> list[RunConfig]:
+    """ResNet-50 and Wide-ResNet-50-2, frozen classifier, Adam lr 5e-4, one config per cut."""
+    base = RunConfig(
+        model="resnet50", activation="relu", width=1, q=0.0, head="code", dataset=resnet_data_name(),
+        n_train=prof.resnet_train_n, n_test=prof.resnet_measure_n, optimizer="adam", loss="ce",
+        lr=RESNET_LR, batch_size=min(RESNET_BATCH, prof.resnet_train_n), epochs=prof.resnet_epochs,
+        measures=("cocorrelation",), device=device, profile=prof.name,
+    )
+    return grid(base, model=["resnet50", "wide_resnet50_2"], cut=list(RESNET_CUTS))
+
+
+def figure_configs(figure: str, profile: str | None = None, device: str = "auto",
+                   seeds: Sequence[int] | int | None = None) -> list[RunConfig]:
+    """The runs behind one figure at a profile's sizes.
+
+    fig1, fig3, fig4, fig5, fig6 all return the shared code grid (they are views of it).
+    "beyond" returns the extra seeds and the theory-setting runs.
+    """
+    _check_figure(figure)
+    prof = get_profile(profile)
+    if figure == "fig2":
+        return resnet_configs(prof, device)
+    if figure == "beyond":
+        return beyond_seed_grid(prof, device) + theory_grid(prof, device)
+    return code_grid(prof, device, seeds=seeds)
+
+
+def group_key(cfg: RunConfig) -> str:
+    """Configs with equal keys train as one batched ensemble: everything but q, seed and
+    the AutoAttack sample size (and, for ResNets, the cut: one training serves every cut)."""
+    d = cfg.to_dict()
+    for name in ("q", "seed", "attack_n", "device"):
+        d.pop(name)
+    if cfg.model != "two_layer":
+        d.pop("cut")
+    return RunConfig.from_dict({**d, "q": 0.0, "seed": 0, "attack_n": 0}).key()
+
+
+def group_configs(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
+    groups: dict[str, list[RunConfig]] = {}
+    for cfg in configs:
+        groups.setdefault(group_key(cfg), []).append(cfg)
+    return list(groups.values())
+
+
+# ---------------------------------------------------------------------------- data
+def _two_layer_data(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
+    """Training inputs, labels, test inputs, labels and test images in pixel units (or None)."""
+    from . import data
+
+    if cfg.dataset == "mnist":
+        Xtr, ytr = data.load_mnist("train", n=cfg.n_train)
+        Xte_pix, yte = data.load_mnist("test", n=cfg.n_test)
+        Xtr, Xte = data.to_code_inputs(Xtr), data.to_code_inputs(Xte_pix)
+    elif cfg.dataset == "mnist_binary":
+        Xtr, ytr = data.load_mnist_binary("train", n=cfg.n_train, dtype=dtype)
+        Xte, yte = data.load_mnist_binary("test", n=cfg.n_test, dtype=dtype)
+        Xte_pix = None
+    else:
+        raise ConfigError(
+            f"dataset={cfg.dataset!r} is not used by the figure experiments; choose 'mnist' (code setting) "
+            "or 'mnist_binary' (theory setting)."
+        )
+    move = lambda t: None if t is None else t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+    return move(Xtr), move(ytr), move(Xte), move(yte), move(Xte_pix)
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-member accuracy: argmax over classes, or the sign of a single logit (BCE)."""
+    if logits.shape[-1] == 1:
+        pred = (logits[..., 0] > 0).to(y.dtype)
+    else:
+        pred = logits.argmax(-1)
+    return (pred == y).to(torch.float64).mean(-1)
+
+
+# ---------------------------------------------------------------------------- two-layer runs
+def measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """ϱ, ρ, relative spread, 𝔖(f) (certified per-sample norms) and clean accuracy, per member."""
+    from .measures import summarize, two_layer_norms
+
+    with torch.no_grad():
+        stats = summarize(two_layer_norms(model, X))
+        acc = _accuracy(model(X), y)
+    out = {name: stats[name] for name in ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full")}
+    out["test_accuracy"] = acc
+    return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
+
+
+def _measure_epochs(cfg: RunConfig) -> set[int]:
+    """Every epoch for SGD runs; about THEORY_MEASURE_POINTS evenly spaced steps for full-batch GD."""
+    if cfg.optimizer != "gd" or cfg.epochs <= THEORY_MEASURE_POINTS:
+        return set(range(cfg.epochs + 1))
+    every = max(1, cfg.epochs // THEORY_MEASURE_POINTS)
+    return set(range(0, cfg.epochs + 1, every)) | {1, cfg.epochs}
+
+
+def _attack_metrics(model, cfgs: Sequence[RunConfig], Xpix: torch.Tensor, y: torch.Tensor,
+                    alive: list[bool]) -> list[dict[str, float]]:
+    """Final-epoch robust accuracies: batched L2 PGD for every member, AutoAttack for members
+    with attack_n > 0; each at ε = 0.5 pixel units and at the authors' convention."""
+    from .attacks import PixelSpace, autoattack_accuracy, pgd_accuracy
+
+    n_pgd = min(len(y), max([c.attack_n for c in cfgs] + [min(len(y), 1000)]))
+    out: list[dict[str, float]] = [{} for _ in cfgs]
+    for name, eps in (("", ATTACK_EPS), ("_authors", AUTHORS_EPS)):
+        pgd = pgd_accuracy(PixelSpace(model), Xpix[:n_pgd], y[:n_pgd], eps=eps, norm="L2", steps=PGD_STEPS)
+        for k in range(len(cfgs)):
+            if alive[k]:
+                out[k][f"pgd_accuracy{name}"] = float(pgd[k])
+        for k, cfg in enumerate(cfgs):
+            if alive[k] and cfg.attack_n > 0:
+                clf = PixelSpace(model.as_classifier(k)).eval()
+                n = min(cfg.attack_n, len(y))
+                out[k][f"autoattack_accuracy{name}"] = autoattack_accuracy(
+                    clf, Xpix[:n], y[:n], eps=eps, norm="L2", version="standard", seed=cfg.seed)
+    return out
+
+
+def _run_two_layer(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
+    from .models import TwoLayerEnsemble
+    from .train import train_ensemble
+
+    cfg0 = cfgs[0]
+    device = resolve_device(cfg0.device)
+    dtype = torch.float64 if cfg0.head == "theory" else torch.float32
+    Xtr, ytr, Xte, yte, Xpix = _two_layer_data(cfg0, device, dtype)
+    model = TwoLayerEnsemble.init(
+        Xtr.shape[1], cfg0.width, [c.q for c in cfgs], [c.seed for c in cfgs],
+        head=cfg0.head, activation=cfg0.activation, dtype=dtype, device=device)
+    when = _measure_epochs(cfg0)
+
+    def on_epoch(epoch: int, net) -> dict[str, torch.Tensor]:
+        return measure_two_layer(net, Xte, yte) if epoch in when else {}
+
+    result = train_ensemble(
+        model, Xtr, ytr, optimizer=cfg0.optimizer, loss=cfg0.loss, lr=cfg0.lr,
+        batch_size=cfg0.batch_size, epochs=cfg0.epochs, shuffle=False, seed=cfg0.seed, on_epoch=on_epoch)
+    failed = list(result.failed_epoch)
+    alive = [f is None for f in failed]
+    extra: list[dict[str, float]] = [{} for _ in cfgs]
+    if cfg0.attack_eps > 0 and Xpix is not None and any(alive):
+        extra = _attack_metrics(model, cfgs, Xpix, yte, alive)
+
+    hist = result.history
+    outcomes = []
+    for k, cfg in enumerate(cfgs):
+        rows = hist[hist["member"] == k][["epoch", "metric", "value"]]
+        rows = rows[rows["value"].map(lambda v: v == v and abs(v) != math.inf)]  # drop NaN/inf
+        tail = pd.DataFrame({"epoch": cfg.epochs, "metric": list(extra[k]), "value": list(extra[k].values())})
+        metrics = pd.concat([rows, tail], ignore_index=True).astype({"epoch": int, "value": float})
+        if alive[k]:
+            outcomes.append(RunOutcome(cfg, metrics))
+        else:
+            outcomes.append(RunOutcome(cfg, metrics, "failed", failed[k],
+                                       f"training loss became non-finite at epoch {failed[k]} "
+                                       f"(lr={cfg.lr}, width={cfg.width}, q={cfg.q})"))
+    return outcomes
+
+
+# ---------------------------------------------------------------------------- ResNets (Fig. 2)
+def _resnet_data(cfg: RunConfig, device: torch.device):
+    """Training images in [−1, 1] (Normalize(0.5, 0.5), as the authors) and the measurement images."""
+    from . import data
+
+    if cfg.dataset == "cifar10":
+        Xtr, ytr = data.load_cifar10("train", n=cfg.n_train)
+        Xte, yte = data.load_cifar10("test", n=cfg.n_test)
+    elif cfg.dataset == "mnist32":
+        Xtr, ytr = data.load_mnist32("train", n=cfg.n_train)
+        Xte, yte = data.load_mnist32("test", n=cfg.n_test)
+    else:
+        raise ConfigError(f"dataset={cfg.dataset!r} is not an image set for ResNets; choose 'cifar10' or 'mnist32'.")
+    return [t.to(device) for t in (Xtr * 2 - 1, ytr, Xte * 2 - 1, yte)]
+
+
+def _resnet_parts(net: torch.nn.Module, cut: str) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Split a torchvision ResNet into (inner, outer) at a named cut."""
+    from torch import nn
+
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    body = nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
+    head = nn.Sequential(net.avgpool, nn.Flatten(1), net.fc)
+    if cut == "stem":
+        return stem, nn.Sequential(body, head)
+    if cut == "pool":
+        return nn.Sequential(stem, body), head
+    raise ConfigError(f"cut={cut!r} is not a ResNet cut; choose one of {RESNET_CUTS}.")
+
+
+def build_resnet(name: str, seed: int, device: torch.device) -> torch.nn.Module:
+    """torchvision ResNet-50 / Wide-ResNet-50-2 with a 10-class classifier that is frozen."""
+    import torchvision
+
+    torch.manual_seed(seed)
+    net = getattr(torchvision.models, name)(weights=None, num_classes=10)
+    net.fc.weight.requires_grad_(False)
+    net.fc.bias.requires_grad_(False)
+    return net.to(device)
+
+
+def _run_resnet(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
+    from .measures import split_norms, summarize
+    from .train import train_module
+
+    cfg0 = cfgs[0]
+    device = resolve_device(cfg0.device)
+    Xtr, ytr, Xte, yte = _resnet_data(cfg0, device)
+    net = build_resnet(cfg0.model, cfg0.seed, device)
+    cuts = [c.cut for c in cfgs]
+
+    def on_epoch(epoch: int, module) -> dict[str, torch.Tensor]:
+        was_training = module.training
+        module.eval()  # BatchNorm uses its running statistics while we differentiate
+        out: dict[str, torch.Tensor] = {}
+        for i, cut in enumerate(cuts):
+            inner, outer = _resnet_parts(module, cut)
+            stats = summarize(split_norms(inner, outer, Xte, max_iter=RESNET_MEASURE_ITERS))
+            out[f"cocorrelation@{i}"] = stats["cocorrelation"].reshape(-1)[:1]
+        with torch.no_grad():
+            out["test_accuracy"] = _accuracy(module(Xte).unsqueeze(0), yte)
+        module.train(was_training)
+        return {k: v.detach().to("cpu", torch.float64).reshape(1) for k, v in out.items()}
+
+    result = train_module(net, Xtr, ytr, optimizer=cfg0.optimizer, lr=cfg0.lr,
+                          batch_size=cfg0.batch_size, epochs=cfg0.epochs, on_epoch=on_epoch)
+    hist = result.history if hasattr(result, "history") else result
+    failed = getattr(result, "failed_epoch", None)
+    failed = failed[0] if isinstance(failed, (list, tuple)) else failed
+    outcomes = []
+    for i, cfg in enumerate(cfgs):
+        rows = hist[hist["metric"].isin([f"cocorrelation@{i}", "test_accuracy", "train_loss"])][["epoch", "metric", "value"]]
+        rows = rows.assign(metric=rows["metric"].replace({f"cocorrelation@{i}": "cocorrelation"}))
+        rows = rows.reset_index(drop=True).astype({"epoch": int, "value": float})
+        if failed is None:
+            outcomes.append(RunOutcome(cfg, rows))
+        else:
+            outcomes.append(RunOutcome(cfg, rows, "failed", int(failed), f"loss became non-finite at epoch {failed}"))
+    return outcomes
+
+
+def run_group(configs: Sequence[RunConfig]) -> list[RunOutcome]:
+    """Train one group (configs with one `group_key`) together and measure it every epoch."""
+    configs = list(configs)
+    if not configs:
+        return []
+    keys = {group_key(c) for c in configs}
+    if len(keys) != 1:
+        raise ConfigError(f"run_group needs configs of one group (equal group_key); got {len(keys)} groups. "
+                          "Split them with experiments.group_configs.")
+    if configs[0].model == "two_layer":
+        return _run_two_layer(configs)
+    return _run_resnet(configs)
+
+
+# ---------------------------------------------------------------------------- tables
+def outcomes_table(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
+    """Tidy table of outcomes: run, epoch, metric, value, status plus config columns."""
+    frames = []
+    for o in outcomes:
+        d = o.config.to_dict()
+        d.pop("measures")
+        frames.append(o.metrics.assign(run=o.config.key(), status=o.status, **d))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def load_figure(figure: str, profile: str | None = None, device: str = "auto") -> pd.DataFrame:
+    """The tidy table of a figure from the result store (trains what is missing)."""
+    from .sweep import load_or_run
+
+    if figure == "fig2":
+        return resnet_table(profile, device)
+    return load_or_run(figure_configs(figure, profile, device))
+
+
+def resnet_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
+    """Fig. 2's table, memoised in the result store."""
+    from .store import cached_table
+
+    cfgs = figure_configs("fig2", profile, device)
+    params = {"configs": [c.key() for c in cfgs], "dataset": cfgs[0].dataset}
+    return cached_table("fig2_resnets", params, lambda: outcomes_table(
+        [o for g in group_configs(cfgs) for o in run_group(g)]))
+
+
+def estimator_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
+    """ϱ along training measured two ways: certified per-sample norms (ours) and the authors'
+    30-step power iteration. Code setting, q ∈ {min q, 0.25}, narrowest and widest width."""
+    from .store import cached_table
+
+    prof = get_profile(profile)
+    qs = sorted({min(prof.qs), FIG1_Q})
+    widths = sorted({prof.widths[0], prof.widths[-1]})
+    cfgs = [c.replace(attack_eps=0.0, attack_n=0, n_test=min(prof.n_test, ESTIMATOR_N))
+            for c in code_grid(prof, device, seeds=[0], widths=widths, qs=qs)]
+    params = {"configs": [c.key() for c in cfgs]}
+    return cached_table("estimator_check", params, lambda: _estimator_rows(cfgs))
+
+
+def _estimator_rows(cfgs: Sequence[RunConfig]) -> pd.DataFrame:
+    from .measures import authors_power_iteration, summarize, two_layer_norms
+    from .models import TwoLayerEnsemble
+    from .train import train_ensemble
+
+    frames = []
+    for group in group_configs(cfgs):
+        cfg0 = group[0]
+        device = resolve_device(cfg0.device)
+        Xtr, ytr, Xte, yte, _ = _two_layer_data(cfg0, device, torch.float32)
+        model = TwoLayerEnsemble.init(Xtr.shape[1], cfg0.width, [c.q for c in group], [c.seed for c in group],
+                                      head=cfg0.head, activation=cfg0.activation, device=device)
+        rows: list[dict[str, Any]] = []
+
+        def on_epoch(epoch: int, net) -> dict[str, torch.Tensor]:
+            with torch.no_grad():
+                ours = summarize(two_layer_norms(net, Xte))["cocorrelation"]
+            for k, cfg in enumerate(group):
+                member = net.as_classifier(k)
+                W = net.W[k].detach()
+                act = net.activation
+                inner = lambda x, W=W, act=act: (torch.relu(x @ W.T) if act == "relu" else x @ W.T)
+                full = authors_power_iteration(member, Xte)
+                inn = authors_power_iteration(inner, Xte)
+                head_norm = torch.linalg.matrix_norm(net.A[k].detach().to(torch.float64), ord=2)
+                rho_auth = torch.sqrt((full.double() ** 2).mean()) / (
+                    head_norm * torch.sqrt((inn.double() ** 2).mean()))
+                rows.append(dict(epoch=epoch, activation=cfg.activation, width=cfg.width, q=cfg.q,
+                                 ours=float(ours[k]), authors=float(rho_auth)))
+            return {}
+
+        train_ensemble(model, Xtr, ytr, optimizer=cfg0.optimizer, loss=cfg0.loss, lr=cfg0.lr,
+                       batch_size=cfg0.batch_size, epochs=cfg0.epochs, shuffle=False, seed=0, on_epoch=on_epoch)
+        frames.append(pd.DataFrame(rows))
+    df = pd.concat(frames, ignore_index=True)
+    df["bias"] = df["authors"] - df["ours"]
+    return df
+
+
+# ---------------------------------------------------------------------------- plots
+def plot_figure(figure: str, df: pd.DataFrame, profile: str | None = None):
+    """The figure (matplotlib Figure) for a figure name from its tidy table."""
+    from . import plots
+
+    _check_figure(figure)
+    prof = get_profile(profile)
+    return plots.PLOTTERS[figure](df, prof)
+
+
+# ---------------------------------------------------------------------------- tidy-table views
+CELL = ("activation", "width", "q", "seed")
+
+
+def select(df: pd.DataFrame, metric: str | None = None, **where: Any) -> pd.DataFrame:
+    """Rows of successful runs, optionally one metric and column == value filters (floats compared
+    with a tolerance, so q=0.25 matches 0.25000000001)."""
+    out = df
+    if "status" in out.columns:
+        out = out[out["status"] == "ok"]
+    if metric is not None:
+        out = out[out["metric"] == metric]
+    for col, val in where.items():
+        if val is None:
+            continue
+        if isinstance(val, float):
+            out = out[(out[col].astype(float) - val).abs() < 1e-9]
+        elif isinstance(val, (list, tuple, set)):
+            out = out[out[col].isin(list(val))]
+        else:
+            out = out[out[col] == val]
+    return out
+
+
+def final(df: pd.DataFrame, metric: str, **where: Any) -> pd.DataFrame:
+    """Each run's value of `metric` at its last recorded epoch: CELL columns + value."""
+    rows = select(df, metric, **where)
+    if rows.empty:
+        return pd.DataFrame(columns=[*CELL, "epoch", "value"])
+    idx = rows.groupby("run")["epoch"].idxmax()
+    return rows.loc[idx, [*CELL, "epoch", "value"]].reset_index(drop=True)
+
+
+def at_epoch(df: pd.DataFrame, metric: str, epoch: int, **where: Any) -> pd.DataFrame:
+    rows = select(df, metric, **where)
+    return rows[rows["epoch"] == epoch][[*CELL, "value"]].reset_index(drop=True)
+
+
+def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrelation", **where: Any) -> pd.DataFrame:
+    """ϱ(last epoch) − ϱ(start) per run (the paper's Fig. 6 uses start = 1; start = 0 is initialisation)."""
+    last = final(df, metric, **where)
+    first = at_epoch(df, metric, start, **where)
+    merged = last.merge(first, on=list(CELL), suffixes=("_last", "_start"))
+    merged["delta"] = merged["value_last"] - merged["value_start"]
+    return merged
+
+
+def mean_over_seeds(table: pd.DataFrame, value: str = "value", by: Sequence[str] = ("activation", "width", "q")) -> pd.DataFrame:
+    return table.groupby(list(by), as_index=False)[value].mean()

@@ -1,0 +1,322 @@
+"""One plotting function per figure. Each takes a tidy table (run, epoch, metric, value and the
+config columns) and a Profile, and returns a matplotlib Figure with labelled axes and a title
+that states the setting and the profile."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .config import Profile
+from .experiments import (
+    ATTACK_EPS, AUTHORS_EPS, FIG1_Q, accumulated_change, final, mean_over_seeds, select,
+)
+
+CODE_SETTING = "code setting: 10-class MNIST, CE, frozen Gaussian head, SGD lr 0.003, batch 512"
+THEORY_SETTING = "theory setting: MNIST 0 vs 1, unit-norm inputs, ±1/√m head, BCE, full-batch GD"
+PAPER_FIG3_WIDTHS = (32, 512, 2048, 8192)
+# The authors' notebook (summry.ipynb, cut before global pooling, CIFAR-10, Adam): ϱ by epoch.
+AUTHORS_RESNET_POOL = {
+    "wide_resnet50_2": {2: 0.375, 4: 0.510, 10: 0.585, 20: 0.630, 30: 0.655, 40: 0.660, 50: 0.662},
+    "resnet50": {2: 0.359, 4: 0.440, 10: 0.559, 20: 0.623, 30: 0.647, 40: 0.662, 50: 0.667},
+}
+MODEL_LABEL = {"resnet50": "ResNet-50", "wide_resnet50_2": "Wide-ResNet-50-2"}
+
+
+def _cmap(n: int):
+    cm = plt.get_cmap("viridis")
+    return [cm(i / max(1, n - 1)) for i in range(n)]
+
+
+def _sizes(prof: Profile) -> str:
+    return f"profile '{prof.name}': {prof.n_train} train / {prof.n_test} test images, {prof.epochs} epochs"
+
+
+def _mean_curves(df: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
+    rows = select(df, metric, **where)
+    return rows.groupby(["activation", "width", "q", "epoch"])["value"].agg(["mean", "std"]).reset_index()
+
+
+def _empty(ax, text="no runs at this profile"):
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+
+
+# ---------------------------------------------------------------------------- Fig. 1
+def fig1(df: pd.DataFrame, prof: Profile):
+    fig, axd = plt.subplot_mosaic([["a", "a", "b", "b", "s", "s"], ["c", "c", "c", "d", "d", "d"]],
+                                  figsize=(15, 8.5), layout="constrained")
+    styles = {"linear": ("tab:blue", "o"), "relu": ("tab:red", "s")}
+    for act, (color, marker) in styles.items():
+        for metric, ls, label in (("autoattack_accuracy", "-", f"ε={ATTACK_EPS} (pixels)"),
+                                  ("autoattack_accuracy_authors", "--", f"ε={AUTHORS_EPS} (authors' [−1,1] units)")):
+            t = mean_over_seeds(final(df, metric, activation=act, q=FIG1_Q))
+            if not t.empty:
+                axd["a"].plot(t["width"], t["value"], ls, color=color, marker=marker, label=f"{act}, {label}")
+        e = mean_over_seeds(final(df, "dirichlet_full", activation=act, q=FIG1_Q))
+        if not e.empty:
+            axd["b"].plot(e["width"], e["value"], "-", color=color, marker=marker, label=act)
+        r = mean_over_seeds(final(df, "autoattack_accuracy", activation=act, q=FIG1_Q))
+        m = e.merge(r, on=["activation", "width", "q"], suffixes=("_e", "_r"))
+        if not m.empty:
+            axd["s"].scatter(m["value_e"], m["value_r"], color=color, marker=marker, label=act)
+            for _, row in m.iterrows():
+                axd["s"].annotate(str(int(row["width"])), (row["value_e"], row["value_r"]), fontsize=7,
+                                  xytext=(3, 3), textcoords="offset points")
+    for key in ("a", "b"):
+        axd[key].set_xscale("log", base=2)
+        axd[key].set_xlabel("hidden width m")
+    axd["a"].set_ylabel("robust accuracy (AutoAttack L2)")
+    axd["a"].set_title(f"(a) robust accuracy, q={FIG1_Q}")
+    axd["b"].set_ylabel("𝔖(f) = RMS of ‖J_f(x)‖₂ on test images")
+    axd["b"].set_yscale("log")
+    axd["b"].set_title(f"(b) Dirichlet energy of f, q={FIG1_Q}")
+    axd["s"].set_xscale("log")
+    axd["s"].set_xlabel("𝔖(f) (log scale)")
+    axd["s"].set_ylabel(f"robust accuracy, ε={ATTACK_EPS} pixels")
+    axd["s"].set_title("robust accuracy vs 𝔖(f) (labels: width)")
+    for key, act in (("c", "linear"), ("d", "relu")):
+        _rho_by_width(axd[key], df, act, FIG1_Q)
+        axd[key].set_title(f"({key}) ϱ during training, {act}, q={FIG1_Q}")
+    for ax in axd.values():
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(f"Fig. 1 — {CODE_SETTING}\n{_sizes(prof)}, AutoAttack on {prof.attack_n} test images")
+    return fig
+
+
+def _rho_by_width(ax, df, act, q, metric="cocorrelation", ylabel="co-correlation ϱ"):
+    c = _mean_curves(df, metric, activation=act, q=q)
+    widths = sorted(c["width"].unique())
+    for color, w in zip(_cmap(len(widths)), widths):
+        s = c[c["width"] == w]
+        ax.plot(s["epoch"], s["mean"], color=color, label=f"m={w}")
+    if not widths:
+        _empty(ax)
+    ax.set_xlabel("epoch (0 = initialisation)")
+    ax.set_ylabel(ylabel)
+
+
+# ---------------------------------------------------------------------------- Fig. 2
+def fig2(df: pd.DataFrame, prof: Profile):
+    models = ["resnet50", "wide_resnet50_2"]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained", sharey=True)
+    dataset = str(df["dataset"].iloc[0]) if "dataset" in df.columns and len(df) else "?"
+    for ax, model in zip(axes, models):
+        rows = select(df, "cocorrelation", model=model)
+        for cut, ls in (("stem", "-o"), ("pool", "-s")):
+            s = rows[rows["cut"] == cut].sort_values("epoch")
+            if not s.empty:
+                ax.plot(s["epoch"], s["value"], ls, label=f"cut '{cut}' (ours, {dataset})")
+        ref = AUTHORS_RESNET_POOL[model]
+        ax.plot(list(ref), list(ref.values()), ":x", color="grey",
+                label="authors' notebook, cut before pooling (CIFAR-10, 50 epochs)")
+        ax.set_xscale("symlog", linthresh=1)
+        ax.set_xlabel("epoch (0 = initialisation; log scale)")
+        ax.set_ylabel("co-correlation ϱ between the two blocks")
+        ax.set_title(MODEL_LABEL[model])
+        ax.legend(fontsize=7)
+    stand_in = " (MNIST at 32×32×3 as a STAND-IN for CIFAR-10)" if dataset == "mnist32" else ""
+    fig.suptitle(f"Fig. 2 — ϱ of ResNets trained with Adam lr 5e-4, frozen classifier, on {dataset}{stand_in}\n"
+                 f"profile '{prof.name}': {prof.resnet_train_n} training images, {prof.resnet_epochs} epochs, "
+                 f"ϱ on {prof.resnet_measure_n} test images")
+    return fig
+
+
+# ---------------------------------------------------------------------------- Fig. 3
+def fig3_widths(prof: Profile, available: Sequence[int]) -> list[int]:
+    wanted = [w for w in PAPER_FIG3_WIDTHS if w in set(available)]
+    return wanted if len(wanted) == len(PAPER_FIG3_WIDTHS) else sorted(available)
+
+
+def fig3(df: pd.DataFrame, prof: Profile, setting: str = CODE_SETTING):
+    avail = sorted(select(df, "cocorrelation")["width"].unique())
+    widths = fig3_widths(prof, avail)
+    acts = ["relu", "linear"]
+    fig, axes = plt.subplots(len(acts), max(1, len(widths)), figsize=(3.6 * max(1, len(widths)), 6.5),
+                             layout="constrained", sharey=True, squeeze=False)
+    for i, act in enumerate(acts):
+        c = _mean_curves(df, "cocorrelation", activation=act)
+        qs = sorted(c["q"].unique())
+        for j, w in enumerate(widths):
+            ax = axes[i, j]
+            for color, q in zip(_cmap(len(qs)), qs):
+                s = c[(c["width"] == w) & (c["q"] == q)]
+                ax.plot(s["epoch"], s["mean"], color=color, label=f"q={q:+.2f}")
+            ax.set_title(f"{act}, width {w}")
+            ax.set_xlabel("epoch (0 = initialisation)")
+            if j == 0:
+                ax.set_ylabel("co-correlation ϱ")
+        axes[i, 0].legend(fontsize=7)
+    fig.suptitle(f"Fig. 3 — ϱ under different initialisations q\n{setting}; {_sizes(prof)}")
+    return fig
+
+
+# ---------------------------------------------------------------------------- Fig. 4
+def fig4(df: pd.DataFrame, prof: Profile):
+    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), layout="constrained")
+    for i, act in enumerate(("linear", "relu")):
+        for j, (metric, label, cmap) in enumerate((("test_accuracy", "clean test accuracy", "viridis"),
+                                                   ("cocorrelation", "final ϱ", "magma"))):
+            ax = axes[i, j]
+            t = mean_over_seeds(final(df, metric, activation=act))
+            if t.empty:
+                _empty(ax)
+                continue
+            piv = t.pivot(index="q", columns="width", values="value").sort_index(ascending=False)
+            im = ax.imshow(piv.values, cmap=cmap, aspect="auto")
+            ax.set_xticks(range(piv.shape[1]), [str(w) for w in piv.columns], rotation=45)
+            ax.set_yticks(range(piv.shape[0]), [f"{q:+.2f}" for q in piv.index])
+            for (r, cc), v in np.ndenumerate(piv.values):
+                if np.isfinite(v):
+                    ax.text(cc, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                            color="white" if v < np.nanmean(piv.values) else "black")
+            ax.set_xlabel("hidden width m")
+            ax.set_ylabel("initialisation exponent q")
+            ax.set_title(f"{act}: {label}")
+            fig.colorbar(im, ax=ax, label=label)
+    fig.suptitle(f"Fig. 4 — accuracy and co-correlation over width × q at the last epoch\n{CODE_SETTING}; {_sizes(prof)}")
+    return fig
+
+
+# ---------------------------------------------------------------------------- Fig. 5
+def fig5(df: pd.DataFrame, prof: Profile):
+    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), layout="constrained", squeeze=False)
+    for i, act in enumerate(("linear", "relu")):
+        _rho_by_width(axes[i, 0], df, act, FIG1_Q, "rel_spread", "relative spread √var/μ")
+        axes[i, 0].set_title(f"(a) relative spread, {act}, q={FIG1_Q}")
+        _rho_by_width(axes[i, 1], df, act, FIG1_Q, "norm_correlation", "norm correlation ρ")
+        axes[i, 1].set_title(f"(b) ρ, {act}, q={FIG1_Q}")
+        axes[i, 0].legend(fontsize=7)
+    fig.suptitle(f"Fig. 5 — the other two factors of Theorem 4.5\n{CODE_SETTING}; {_sizes(prof)}")
+    return fig
+
+
+# ---------------------------------------------------------------------------- Fig. 6
+def fig6(df: pd.DataFrame, prof: Profile):
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained", squeeze=False)
+    for i, act in enumerate(("relu", "linear")):
+        for j, start in enumerate((1, 0)):
+            ax = axes[i, j]
+            t = mean_over_seeds(accumulated_change(df, start=start, activation=act), value="delta")
+            qs = sorted(t["q"].unique())
+            for color, q in zip(_cmap(len(qs)), qs):
+                s = t[t["q"] == q].sort_values("width")
+                ax.plot(s["width"], s["delta"], "-o", color=color, label=f"q={q:+.2f}")
+            if not qs:
+                _empty(ax)
+            ax.axhline(0, color="grey", lw=0.5)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("hidden width m")
+            ax.set_ylabel(f"ϱ(last epoch) − ϱ(epoch {start})")
+            which = "epoch 1 (as the paper)" if start == 1 else "epoch 0 (initialisation)"
+            ax.set_title(f"{act}: accumulated change from {which}")
+            ax.legend(fontsize=7)
+    fig.suptitle(f"Fig. 6 — accumulation of co-correlation\n{CODE_SETTING}; {_sizes(prof)}")
+    return fig
+
+
+# ---------------------------------------------------------------------------- beyond the paper
+def beyond_seeds(df: pd.DataFrame, prof: Profile):
+    """ϱ vs epoch, mean ± sd over seeds, one panel per (activation, width), one band per q."""
+    rows = select(df, "cocorrelation", head="code") if "head" in df.columns else select(df, "cocorrelation")
+    c = _mean_curves(rows, "cocorrelation")
+    n_seeds = rows["seed"].nunique()
+    panels = sorted({(a, w) for a, w in zip(c["activation"], c["width"])})
+    fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.6 * max(1, len(panels)), 3.8),
+                             layout="constrained", sharey=True, squeeze=False)
+    for ax, (act, w) in zip(axes[0], panels):
+        s = c[(c["activation"] == act) & (c["width"] == w)]
+        qs = sorted(s["q"].unique())
+        for color, q in zip(_cmap(len(qs)), qs):
+            t = s[s["q"] == q]
+            sd = t["std"].fillna(0)
+            ax.plot(t["epoch"], t["mean"], color=color, label=f"q={q:+.2f}")
+            ax.fill_between(t["epoch"], t["mean"] - sd, t["mean"] + sd, color=color, alpha=0.25)
+        ax.set_title(f"{act}, width {w}")
+        ax.set_xlabel("epoch")
+    axes[0, 0].set_ylabel("ϱ (mean ± sd over seeds)")
+    axes[0, 0].legend(fontsize=7)
+    fig.suptitle(f"Seeds: {n_seeds} per cell — {CODE_SETTING}; {_sizes(prof)}")
+    return fig
+
+
+def beyond_robustness(df: pd.DataFrame, prof: Profile):
+    """Batched PGD robust accuracy against final ϱ over the whole width × q grid."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained", squeeze=False)
+    for ax, act in zip(axes[0], ("linear", "relu")):
+        rho = final(df, "cocorrelation", activation=act, head="code")
+        pgd = final(df, "pgd_accuracy", activation=act, head="code")
+        m = rho.merge(pgd, on=["activation", "width", "q", "seed"], suffixes=("_rho", "_pgd"))
+        if m.empty:
+            _empty(ax)
+            continue
+        sc = ax.scatter(m["value_rho"], m["value_pgd"], c=np.log2(m["width"]), cmap="viridis",
+                        marker="o", s=20 + 60 * (m["q"] - m["q"].min()))
+        fig.colorbar(sc, ax=ax, label="log₂ width")
+        ax.set_xlabel("final co-correlation ϱ")
+        ax.set_ylabel(f"PGD robust accuracy (L2, ε={ATTACK_EPS} pixels)")
+        ax.set_title(f"{act} (marker size grows with q)")
+    fig.suptitle(f"Does ϱ predict robustness across width × q? {CODE_SETTING}; {_sizes(prof)}")
+    return fig
+
+
+def estimator_bias(table: pd.DataFrame, prof: Profile):
+    """ϱ from certified norms vs the authors' 30-step power iteration, along training."""
+    cells = sorted({(a, w, q) for a, w, q in zip(table["activation"], table["width"], table["q"])})
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
+    colors = _cmap(len(cells))
+    for color, (a, w, q) in zip(colors, cells):
+        s = table[(table["activation"] == a) & (table["width"] == w) & (table["q"] == q)].sort_values("epoch")
+        label = f"{a}, m={w}, q={q:+.2f}"
+        axes[0].plot(s["epoch"], s["ours"], "-", color=color, label=label)
+        axes[0].plot(s["epoch"], s["authors"], ":", color=color)
+        axes[1].plot(s["epoch"], s["bias"], "-o", color=color, label=label, ms=3)
+    axes[0].set_xlabel("epoch (0 = initialisation)")
+    axes[0].set_ylabel("ϱ (solid: certified; dotted: authors' estimator)")
+    axes[1].axhline(0, color="grey", lw=0.5)
+    axes[1].set_xlabel("epoch (0 = initialisation)")
+    axes[1].set_ylabel("ϱ(authors' estimator) − ϱ(certified)")
+    axes[1].legend(fontsize=7)
+    fig.suptitle(f"Estimator check — {CODE_SETTING}; profile '{prof.name}'")
+    return fig
+
+
+def theory_vs_code(code: pd.DataFrame, theory: pd.DataFrame, prof: Profile):
+    """Figs 1c/1d (ϱ per width at q = 0.25) and Fig. 3's q-dependence, in both settings."""
+    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), layout="constrained", squeeze=False)
+    for i, (name, df) in enumerate((("code", code), ("theory", theory))):
+        for j, act in enumerate(("linear", "relu")):
+            ax = axes[i, j]
+            _rho_by_width(ax, df, act, FIG1_Q)
+            ax.set_title(f"{name} setting, {act}, q={FIG1_Q}")
+            ax.legend(fontsize=6)
+        widest = select(df, "cocorrelation")["width"].max()
+        for j, act in enumerate(("linear", "relu")):
+            ax = axes[i, 2 + j]
+            c = _mean_curves(df, "cocorrelation", activation=act, width=widest)
+            qs = sorted(c["q"].unique())
+            for color, q in zip(_cmap(len(qs)), qs):
+                s = c[c["q"] == q]
+                ax.plot(s["epoch"], s["mean"], color=color, label=f"q={q:+.2f}")
+            ax.set_title(f"{name} setting, {act}, width {widest}")
+            ax.set_xlabel("epoch / GD step" if name == "theory" else "epoch")
+            ax.set_ylabel("co-correlation ϱ")
+            ax.legend(fontsize=6)
+    for j in range(2):
+        axes[1, j].set_xlabel("full-batch GD step (0 = initialisation)")
+    fig.suptitle(f"Theory setting vs code setting\nrow 1: {CODE_SETTING}, {prof.epochs} epochs; "
+                 f"row 2: {THEORY_SETTING}, {prof.theory_n} samples, {prof.theory_steps} steps")
+    return fig
+
+
+def beyond(df: pd.DataFrame, prof: Profile):
+    return beyond_seeds(df, prof)
+
+
+PLOTTERS = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "beyond": beyond}

@@ -1,0 +1,461 @@
+"""The result store: one directory per run, written atomically, with provenance.
+
+Layout::
+
+    <root>/<namespace>/<run_key>/{config.json, metrics.parquet, provenance.json}
+    <root>/<namespace>/tables/<kind>-<hash>/{params.json, table.parquet, provenance.json}
+
+`namespace` is ``v<version>-<core_fingerprint()>``: a changed core writes into a fresh
+namespace, so results computed by older code are never reused silently (they stay
+readable through `ResultStore.for_namespace`).
+
+Every entry is written into a hidden ``.tmp-*`` directory, fsynced, and renamed into place
+in one step, so a reader sees either nothing or a complete entry, and many workers can
+write at once. An entry that is nevertheless incomplete or unreadable (a file deleted or
+truncated by hand, a full disk) is detected when it is next checked, removed, and redone.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pandas as pd
+
+from . import __version__, core_fingerprint
+from .config import ConfigError, RunConfig, UserError, profile_name
+
+RESULTS_ENV = "COCORR_RESULTS"
+METRIC_COLUMNS = ("run", "epoch", "metric", "value")
+STATUSES = ("ok", "failed")
+TABLES_DIR = "tables"
+_KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+_STALE_TMP_S = 3600.0  # a temporary directory only lives while files are written (seconds)
+
+
+def current_namespace() -> str:
+    """Namespace of results written by this version of the core."""
+    return f"v{__version__}-{core_fingerprint()}"
+
+
+def default_root() -> Path:
+    """$COCORR_RESULTS, else ~/.cache/cocorr/results."""
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "cocorr" / "results"
+
+
+@lru_cache(maxsize=1)
+def git_commit() -> str | None:
+    """Commit of the source checkout the core runs from, or None (installed copy, no git)."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _torch_version() -> str | None:
+    """torch's version, without importing torch when the runner did not (a fake runner in tests)."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return torch.__version__
+    try:
+        return importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def base_provenance() -> dict[str, Any]:
+    """What every stored entry records about the code and machine that produced it."""
+    return {
+        "package_version": __version__,
+        "core_fingerprint": core_fingerprint(),
+        "git_commit": git_commit(),
+        "torch_version": _torch_version(),
+        "python_version": platform.python_version(),
+        "host": platform.node(),
+    }
+
+
+# ---------------------------------------------------------------- file helpers
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    _write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=_json_default).encode())
+
+
+def _write_parquet(path: Path, df: pd.DataFrame) -> None:
+    with open(path, "wb") as f:
+        df.to_parquet(f, index=False)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _json_default(obj: Any) -> Any:
+    """Make numpy / torch scalars and paths JSON-ready."""
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):
+        try:
+            return obj.item()
+        except (ValueError, RuntimeError):
+            pass
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _remove_dir(path: Path) -> None:
+    """Remove a directory so that it never looks half-deleted: rename it away first."""
+    trash = path.parent / f".trash-{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _publish(tmp: Path, final: Path) -> bool:
+    """Rename a finished temporary directory into place. False if another writer won."""
+    _fsync_dir(tmp)
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        # The final name appeared meanwhile (another worker finished the same entry first).
+        shutil.rmtree(tmp, ignore_errors=True)
+        return False
+    _fsync_dir(final.parent)
+    return True
+
+
+def _canonical(obj: Any, where: str) -> Any:
+    """A JSON-ready, order-independent copy of cache parameters (so equal params hash equal)."""
+    if isinstance(obj, RunConfig):
+        return obj.to_dict()
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, float):
+        return repr(obj)  # exact; also accepts inf
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v, f"{where}.{k}") for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 0) == 0:
+        return _canonical(obj.item(), where)
+    raise ConfigError(
+        f"cache parameter {where} has type {type(obj).__name__}, which has no stable hash; "
+        "pass numbers, strings, booleans, lists, dicts or RunConfig objects."
+    )
+
+
+class CorruptEntry(Exception):
+    """A stored entry is incomplete or unreadable (internal; the entry is redone)."""
+
+
+# ---------------------------------------------------------------- the store
+class ResultStore:
+    """Results on disk, one directory per run (see the module docstring for the layout).
+
+    `root`: the argument, else $COCORR_RESULTS, else ~/.cache/cocorr/results.
+    `namespace`: defaults to `current_namespace()`; pass another to read older results.
+    """
+
+    def __init__(self, root: str | os.PathLike | None = None, namespace: str | None = None):
+        self.root = Path(root).expanduser() if root is not None else default_root()
+        self.namespace = namespace or current_namespace()
+        if "/" in self.namespace or self.namespace.startswith("."):
+            raise ConfigError(f"namespace={self.namespace!r} must be a plain directory name.")
+
+    def __repr__(self) -> str:
+        return f"ResultStore(root={str(self.root)!r}, namespace={self.namespace!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResultStore) and (self.root, self.namespace) == (other.root, other.namespace)
+
+    def __hash__(self) -> int:
+        return hash((self.root, self.namespace))
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.namespace
+
+    @property
+    def is_current(self) -> bool:
+        return self.namespace == current_namespace()
+
+    def namespaces(self) -> list[str]:
+        """Every namespace under the root (older cores' results included)."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def for_namespace(self, namespace: str) -> "ResultStore":
+        return ResultStore(self.root, namespace)
+
+    # ------------------------------------------------------------ runs
+    def run_dir(self, config_or_key: RunConfig | str) -> Path:
+        key = config_or_key.key() if isinstance(config_or_key, RunConfig) else str(config_or_key)
+        return self.dir / key
+
+    def keys(self) -> list[str]:
+        """Names of the run directories present (not yet checked)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.dir.iterdir()
+            if p.is_dir() and not p.name.startswith(".") and p.name != TABLES_DIR
+        )
+
+    def _read_run(self, key: str, with_metrics: bool, strict: bool) -> dict[str, Any]:
+        """Read and check one run directory; raise CorruptEntry when anything is wrong."""
+        path = self.run_dir(key)
+        try:
+            config = json.loads((path / "config.json").read_text())
+            prov = json.loads((path / "provenance.json").read_text())
+            metrics = pd.read_parquet(path / "metrics.parquet")
+        except Exception as exc:  # missing file, truncated parquet, bad JSON, ...
+            raise CorruptEntry(f"{path}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(config, dict) or not isinstance(prov, dict):
+            raise CorruptEntry(f"{path}: config.json or provenance.json is not an object")
+        if prov.get("key") != key or prov.get("status") not in STATUSES:
+            raise CorruptEntry(f"{path}: provenance key/status do not match the directory")
+        try:
+            config_key = RunConfig.from_dict(config).key()
+        except (UserError, TypeError) as exc:
+            # Only an older core's results may hold configs this core cannot read.
+            if strict:
+                raise CorruptEntry(f"{path}: config.json is not a valid RunConfig ({exc})") from None
+            config_key = key
+        if config_key != key:
+            raise CorruptEntry(f"{path}: config.json hashes to another key")
+        if list(metrics.columns[:4]) != list(METRIC_COLUMNS) or not (metrics["run"] == key).all():
+            raise CorruptEntry(f"{path}: metrics.parquet has unexpected columns or run ids")
+        record = {"key": key, "config": config, "provenance": prov}
+        if with_metrics:
+            record["metrics"] = metrics
+        return record
+
+    def check_run(self, config_or_key: RunConfig | str, *, repair: bool = True) -> str | None:
+        """'ok' or 'failed' for a complete stored run, None when absent.
+
+        A corrupt directory counts as absent and, with `repair`, is removed so it can be redone.
+        """
+        key = self.run_dir(config_or_key).name
+        if not self.run_dir(key).is_dir():
+            return None
+        try:
+            return self._read_run(key, with_metrics=False, strict=self.is_current or repair)["provenance"]["status"]
+        except CorruptEntry:
+            if repair:
+                _remove_dir(self.run_dir(key))
+            return None
+
+    def load_run(self, config_or_key: RunConfig | str) -> dict[str, Any]:
+        """{'key', 'config' (dict), 'provenance' (dict), 'metrics' (DataFrame)}; KeyError if absent/corrupt."""
+        key = self.run_dir(config_or_key).name
+        try:
+            return self._read_run(key, with_metrics=True, strict=self.is_current)
+        except CorruptEntry as exc:
+            raise KeyError(f"no complete run {key} in {self.dir} ({exc})") from None
+
+    def iter_runs(self, keys: Iterable[str] | None = None, *, with_metrics: bool = True):
+        """Complete runs (corrupt or missing ones are skipped, never deleted here)."""
+        for key in (self.keys() if keys is None else keys):
+            if not self.run_dir(key).is_dir():
+                continue
+            try:
+                yield self._read_run(key, with_metrics=with_metrics, strict=self.is_current)
+            except CorruptEntry:
+                continue
+
+    def write_run(self, config: RunConfig, metrics: pd.DataFrame, provenance: dict[str, Any]) -> bool:
+        """Store one run atomically. Returns False (and keeps the other copy) if it was already there."""
+        key = config.key()
+        prov = dict(provenance, key=key)
+        if prov.get("status") not in STATUSES:
+            raise ValueError(f"provenance status {prov.get('status')!r} is not one of {STATUSES}")
+        table = tidy_metrics(metrics, key)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".tmp-{key}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            _write_json(tmp / "config.json", config.to_dict())
+            _write_parquet(tmp / "metrics.parquet", table)
+            _write_json(tmp / "provenance.json", prov)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return _publish(tmp, self.run_dir(key))
+
+    def remove_run(self, config_or_key: RunConfig | str) -> None:
+        _remove_dir(self.run_dir(config_or_key))
+
+    def runs(self) -> pd.DataFrame:
+        """One row per complete run: key, status, failed_epoch, error, wall_time_s, start_time, config fields."""
+        rows = []
+        for rec in self.iter_runs(with_metrics=False):
+            prov = rec["provenance"]
+            row = {
+                "key": rec["key"], "status": prov.get("status"), "failed_epoch": prov.get("failed_epoch"),
+                "error": prov.get("error"), "wall_time_s": prov.get("wall_time_s"),
+                "start_time": prov.get("start_time"),
+            }
+            row.update(config_columns(rec["config"]))
+            rows.append(row)
+        df = pd.DataFrame(rows, columns=None if rows else ["key", "status", "failed_epoch", "error", "wall_time_s", "start_time"])
+        if len(df):
+            df["failed_epoch"] = df["failed_epoch"].astype("Int64")
+        return df
+
+    def clean_tmp(self, older_than_s: float = _STALE_TMP_S) -> int:
+        """Delete temporary directories left by killed writers. Returns how many were removed."""
+        removed = 0
+        for parent in (self.dir, self.dir / TABLES_DIR):
+            if not parent.is_dir():
+                continue
+            for p in parent.iterdir():
+                if p.name.startswith((".tmp-", ".trash-")):
+                    try:
+                        if time.time() - p.stat().st_mtime > older_than_s:
+                            shutil.rmtree(p, ignore_errors=True)
+                            removed += 1
+                    except FileNotFoundError:
+                        pass
+        return removed
+
+    # ------------------------------------------------------------ generic tables
+    def table_dir(self, kind: str, params: dict[str, Any], profile: str | None = None) -> Path:
+        if not isinstance(kind, str) or not _KIND_RE.match(kind):
+            raise ConfigError(f"cache kind={kind!r} must be letters, digits, '_' or '.', e.g. 'resnet_cut'.")
+        ident = {"kind": kind, "params": _canonical(params, "params"), "profile": profile_name(profile)}
+        digest = hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+        return self.dir / TABLES_DIR / f"{kind}-{digest}"
+
+    def _read_table(self, path: Path) -> pd.DataFrame:
+        try:
+            json.loads((path / "params.json").read_text())
+            prov = json.loads((path / "provenance.json").read_text())
+            table = pd.read_parquet(path / "table.parquet")
+        except Exception as exc:
+            raise CorruptEntry(f"{path}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(prov, dict) or prov.get("entry") != path.name:
+            raise CorruptEntry(f"{path}: provenance does not name this entry")
+        return table
+
+    def cached_table(self, kind: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame], *,
+                     profile: str | None = None) -> pd.DataFrame:
+        """See the module-level `cached_table`."""
+        path = self.table_dir(kind, params, profile)
+        if path.is_dir():
+            try:
+                return self._read_table(path)
+            except CorruptEntry:
+                _remove_dir(path)
+        start, t0 = now_iso(), time.perf_counter()
+        table = compute()
+        if not isinstance(table, pd.DataFrame):
+            raise TypeError(f"cached_table({kind!r}): compute() returned {type(table).__name__}, not a DataFrame")
+        prov = dict(base_provenance(), entry=path.name, kind=kind, profile=profile_name(profile),
+                    start_time=start, end_time=now_iso(), wall_time_s=time.perf_counter() - t0)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        try:
+            _write_json(tmp / "params.json", {"kind": kind, "params": _canonical(params, "params"),
+                                              "profile": profile_name(profile)})
+            # Keep the index only when it carries information.
+            keep_index = not isinstance(table.index, pd.RangeIndex)
+            with open(tmp / "table.parquet", "wb") as f:
+                table.to_parquet(f, index=keep_index)
+                f.flush()
+                os.fsync(f.fileno())
+            _write_json(tmp / "provenance.json", prov)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        _publish(tmp, path)
+        # Read back what is stored, so the first call and every later call return the same table.
+        return self._read_table(path)
+
+
+def as_store(store: "ResultStore | str | os.PathLike | None") -> ResultStore:
+    """Accept a ResultStore, a root directory, or None (the default store)."""
+    return store if isinstance(store, ResultStore) else ResultStore(store)
+
+
+def cached_table(kind: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame], *,
+                 store: "ResultStore | str | os.PathLike | None" = None, profile: str | None = None) -> pd.DataFrame:
+    """Memoise any DataFrame in the store.
+
+    The entry is keyed by `kind`, `params` (JSON-like values; dict order does not matter),
+    the profile (argument, else $COCORR_PROFILE, else 'quick') and the store namespace
+    (package version and core fingerprint). The first call runs `compute()`; later calls
+    read the stored table. A corrupt entry is recomputed.
+    """
+    return as_store(store).cached_table(kind, params, compute, profile=profile)
+
+
+def tidy_metrics(metrics: pd.DataFrame | None, key: str) -> pd.DataFrame:
+    """A runner's metrics (epoch, metric, value, ...) as the stored table (run, epoch, metric, value, ...)."""
+    if metrics is None or len(metrics) == 0:
+        extra = [] if metrics is None else [c for c in metrics.columns if c not in METRIC_COLUMNS]
+        table = pd.DataFrame({"run": pd.Series(dtype=str), "epoch": pd.Series(dtype="int64"),
+                              "metric": pd.Series(dtype=str), "value": pd.Series(dtype="float64")})
+        for c in extra:
+            table[c] = pd.Series(dtype=metrics[c].dtype)
+        return table
+    missing = [c for c in ("epoch", "metric", "value") if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"run {key}: metrics table lacks column(s) {missing}; it needs epoch, metric, value")
+    extra = [c for c in metrics.columns if c not in METRIC_COLUMNS]
+    table = pd.DataFrame({
+        "run": key,
+        "epoch": metrics["epoch"].astype("int64").to_numpy(),
+        "metric": metrics["metric"].astype(str).to_numpy(),
+        "value": metrics["value"].astype("float64").to_numpy(),
+    })
+    for c in extra:
+        table[c] = metrics[c].to_numpy()
+    return table
+
+
+def config_columns(config: dict[str, Any]) -> dict[str, Any]:
+    """Config fields as flat table columns, in RunConfig's field order (tuples become 'a,b')."""
+    order = [f.name for f in dataclasses.fields(RunConfig)]
+    names = [n for n in order if n in config] + sorted(n for n in config if n not in order)
+    return {k: (",".join(map(str, config[k])) if isinstance(config[k], (list, tuple)) else config[k]) for k in names}

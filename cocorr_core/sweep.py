@@ -1,0 +1,355 @@
+"""Sweeps: run a list of RunConfigs through an executor into the result store.
+
+Runs that can train together (same `group_key`) form a group, and a group is one task:
+the runner trains it as one batched ensemble and the task writes each run's directory
+itself, so workers write in parallel and an interrupted sweep loses at most the groups in
+flight. Completed runs are skipped on the next call; failed runs are kept (status
+'failed') and rerun only with `retry_failed=True`.
+
+Executors: None or "inprocess" (groups one after another in this process), any
+`concurrent.futures.Executor` (e.g. a ThreadPoolExecutor, or a Dask client's
+`get_executor()`), or "dask" (a `dask.distributed.Client`: `scheduler=ADDRESS` connects to
+a running cluster, `workers=N` starts a local one on loopback).
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import importlib
+import math
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+
+from .config import ConfigError, RunConfig
+from .store import (METRIC_COLUMNS, ResultStore, as_store, base_provenance, config_columns, now_iso,
+                    tidy_metrics)
+
+EXECUTORS = ("inprocess", "dask")
+Runner = Callable[[list[RunConfig]], list[Any]]
+
+
+@dataclass
+class SweepSummary:
+    """What one `run_sweep` call did. done + failed + skipped = number of distinct configs.
+
+    done: ran now and ok; failed: ran now and failed; skipped: already stored (ok or failed).
+    `failures` lists every run of the sweep whose stored status is 'failed', new or old.
+    """
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.done + self.skipped + self.failed
+
+    def __str__(self) -> str:
+        text = f"{self.total} runs: {self.done} done, {self.skipped} already stored, {self.failed} failed"
+        for f in self.failures:
+            text += f"\n  failed {f['key']} at epoch {f['failed_epoch']}: {f['error']}"
+        return text
+
+
+# ---------------------------------------------------------------- the group task
+def _experiments():
+    return importlib.import_module("cocorr_core.experiments")
+
+
+def _first_nonfinite_epoch(metrics: pd.DataFrame | None) -> tuple[int, str] | None:
+    """(epoch, metric) of the first non-finite value, or None."""
+    if metrics is None or len(metrics) == 0:
+        return None
+    values = pd.to_numeric(metrics["value"], errors="coerce").astype("float64")
+    bad = metrics[~values.map(math.isfinite)]
+    if len(bad) == 0:
+        return None
+    first = bad.sort_values("epoch").iloc[0]
+    return int(first["epoch"]), str(first["metric"])
+
+
+def _device_name(device: str) -> str | None:
+    """The hardware behind `device`; None when the runner never loaded torch (a fake runner)."""
+    if "torch" not in sys.modules:
+        return None
+    try:
+        from .devices import device_name, resolve_device
+
+        return device_name(resolve_device(device))
+    except Exception as exc:  # provenance must never fail a run
+        return f"unknown ({exc})"
+
+
+def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner) -> list[dict[str, Any]]:
+    """Train one group and write each run's directory. Returns one record per run.
+
+    Runs where the runner raised, returned no outcome, reported failure, or produced a
+    non-finite value are stored with status 'failed' (and the epoch where it happened).
+    """
+    start, t0 = now_iso(), time.perf_counter()
+    outcomes: dict[str, Any] = {}
+    group_error = None
+    try:
+        for out in runner(list(configs)) or []:
+            outcomes[out.config.key()] = out
+    except Exception as exc:
+        group_error = f"{type(exc).__name__}: {exc} [{_last_frame(exc)}]"
+    end, wall = now_iso(), time.perf_counter() - t0
+    common = base_provenance()
+    records = []
+    for cfg in configs:
+        key = cfg.key()
+        out = outcomes.get(key)
+        metrics = getattr(out, "metrics", None)
+        status = getattr(out, "status", "failed")
+        failed_epoch = getattr(out, "failed_epoch", None)
+        error = getattr(out, "error", None)
+        if group_error is not None:
+            status, error, metrics = "failed", group_error, None
+        elif out is None:
+            status, error = "failed", "the runner returned no outcome for this run"
+        elif status not in ("ok", "failed"):
+            status, error = "failed", f"the runner returned status {status!r}"
+        try:
+            tidy_metrics(metrics, key)
+        except (ValueError, TypeError, KeyError) as exc:  # a malformed table fails this run only
+            status, error, metrics = "failed", f"bad metrics table: {exc}", None
+        nonfinite = _first_nonfinite_epoch(metrics)
+        if nonfinite is not None:
+            epoch, metric = nonfinite
+            if failed_epoch is None or epoch < failed_epoch:
+                failed_epoch = epoch
+            if status == "ok":
+                status, error = "failed", f"non-finite {metric} at epoch {epoch}"
+        if status == "failed" and not error:
+            error = "the run failed"
+        error = error or None  # one spelling for "no error"
+        prov = dict(common, seed=cfg.seed, profile=cfg.profile, device=cfg.device,
+                    device_name=_device_name(cfg.device), start_time=start, end_time=end,
+                    wall_time_s=wall, group_size=len(configs), status=status, error=error,
+                    failed_epoch=None if failed_epoch is None else int(failed_epoch))
+        store.write_run(cfg, metrics, prov)
+        records.append({"key": key, "status": status, "failed_epoch": prov["failed_epoch"], "error": error})
+    return records
+
+
+def _last_frame(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    return f"{os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else "?"
+
+
+# ---------------------------------------------------------------- planning
+def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
+    seen: dict[str, RunConfig] = {}
+    for cfg in configs:
+        if not isinstance(cfg, RunConfig):
+            raise ConfigError(f"a sweep takes RunConfig objects; got {type(cfg).__name__}: {cfg!r}")
+        seen.setdefault(cfg.key(), cfg)
+    return list(seen.values())
+
+
+def _default_group_key() -> Callable[[RunConfig], Any]:
+    try:
+        return _experiments().group_key
+    except ModuleNotFoundError as exc:
+        if exc.name != "cocorr_core.experiments":
+            raise
+        return lambda cfg: cfg.key()  # no experiments module: every run alone
+
+
+def _groups(configs: list[RunConfig], group_key: Callable[[RunConfig], Any]) -> list[list[RunConfig]]:
+    groups: dict[Any, list[RunConfig]] = {}
+    for cfg in configs:
+        groups.setdefault(group_key(cfg), []).append(cfg)
+    return list(groups.values())
+
+
+def _progress_bar(total: int, progress: bool | None):
+    from tqdm import tqdm
+
+    enabled = sys.stderr.isatty() if progress is None else bool(progress)
+    return tqdm(total=total, unit="run", desc="sweep", disable=not enabled, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- executors
+class _DaskExecutor:
+    """A Dask client as an Executor; closes only what it started."""
+
+    def __init__(self, scheduler: str | None, workers: int | None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError("executor='dask' needs dask and distributed: pip install 'cocorr-core[dist]'.") from None
+        if scheduler and workers:
+            raise ConfigError("give either scheduler=ADDRESS (an existing cluster) or workers=N (a local one), not both.")
+        self.cluster = None
+        if scheduler:
+            self.client = Client(scheduler)
+        else:
+            n = workers or os.cpu_count() or 1
+            if not isinstance(n, int) or n < 1:
+                raise ConfigError(f"workers={workers!r} must be a positive integer.")
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None)
+            self.client = Client(self.cluster)
+        self.executor = self.client.get_executor()
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def _resolve_executor(executor: Any, scheduler: str | None, workers: int | None):
+    """(executor or None for in-process, closer)"""
+    if (scheduler or workers) and executor != "dask":
+        raise ConfigError("scheduler= and workers= only apply with executor='dask'.")
+    if executor is None or executor == "inprocess":
+        return None, None
+    if executor == "dask":
+        dask = _DaskExecutor(scheduler, workers)
+        return dask.executor, dask.close
+    if isinstance(executor, cf.Executor):
+        return executor, None
+    if hasattr(executor, "get_executor"):  # a dask.distributed.Client
+        return executor.get_executor(), None
+    raise ConfigError(
+        f"executor={executor!r} is not supported; use 'inprocess', 'dask', or a concurrent.futures.Executor."
+    )
+
+
+# ---------------------------------------------------------------- public API
+def run_sweep(configs: Iterable[RunConfig], *, store: ResultStore | str | None = None, executor: Any = None,
+              runner: Runner | None = None, group_key: Callable[[RunConfig], Any] | None = None,
+              progress: bool | None = None, retry_failed: bool = False,
+              scheduler: str | None = None, workers: int | None = None) -> SweepSummary:
+    """Run every config that the store does not hold yet; see the module docstring.
+
+    `runner(configs) -> list[RunOutcome]` defaults to `experiments.run_group`, `group_key`
+    to `experiments.group_key`. `progress`: None shows a bar only when stderr is a terminal.
+    """
+    store = as_store(store)
+    configs = _unique(configs)
+    store.clean_tmp()
+    summary = SweepSummary()
+    todo = []
+    for cfg in configs:
+        state = store.check_run(cfg, repair=True)  # a corrupt directory is removed here
+        if state is None:
+            todo.append(cfg)
+        elif state == "failed" and retry_failed:
+            store.remove_run(cfg)
+            todo.append(cfg)
+        else:
+            summary.skipped += 1
+    if todo:
+        runner = runner or _experiments().run_group
+        groups = _groups(todo, group_key or _default_group_key())
+        pool, close = _resolve_executor(executor, scheduler, workers)
+        bar = _progress_bar(len(todo), progress)
+        try:
+            if pool is None:
+                for group in groups:
+                    _tally(summary, run_group_task(group, store, runner))
+                    bar.update(len(group))
+            else:
+                _run_on(pool, groups, store, runner, summary, bar)
+        finally:
+            bar.close()
+            if close is not None:
+                close()
+    summary.failures = _failures(store, configs)
+    return summary
+
+
+def _run_on(pool, groups, store, runner, summary, bar) -> None:
+    futures = {pool.submit(run_group_task, group, store, runner): group for group in groups}
+    try:
+        for fut in cf.as_completed(futures):
+            group = futures[fut]
+            try:
+                records = fut.result()
+            except Exception as exc:  # the task itself died (worker lost, pickling, disk)
+                records = _store_group_failure(group, store, exc)
+            _tally(summary, records)
+            bar.update(len(group))
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+
+
+def _store_group_failure(group: list[RunConfig], store: ResultStore, exc: BaseException) -> list[dict]:
+    """Mark the runs of a group whose task failed outside the runner (those not written by it)."""
+    records = []
+    now = now_iso()
+    error = f"the group task failed: {type(exc).__name__}: {exc}"
+    for cfg in group:
+        if store.check_run(cfg, repair=True) is None:
+            store.write_run(cfg, None, dict(base_provenance(), seed=cfg.seed, profile=cfg.profile,
+                                            device=cfg.device, device_name=None, start_time=now, end_time=now,
+                                            wall_time_s=None, group_size=len(group), status="failed",
+                                            error=error, failed_epoch=None))
+        records.append({"key": cfg.key(), "status": store.check_run(cfg, repair=False) or "failed",
+                        "failed_epoch": None, "error": error})
+    return records
+
+
+def _tally(summary: SweepSummary, records: list[dict]) -> None:
+    for rec in records:
+        if rec["status"] == "ok":
+            summary.done += 1
+        else:
+            summary.failed += 1
+
+
+def _failures(store: ResultStore, configs: list[RunConfig]) -> list[dict[str, Any]]:
+    failures = []
+    for rec in store.iter_runs([c.key() for c in configs], with_metrics=False):
+        prov = rec["provenance"]
+        if prov["status"] == "failed":
+            failures.append({"key": rec["key"], "failed_epoch": prov.get("failed_epoch"),
+                             "error": prov.get("error"), "config": rec["config"]})
+    return failures
+
+
+def load_sweep(store_or_root: ResultStore | str | None = None,
+               configs: Sequence[RunConfig] | None = None) -> pd.DataFrame:
+    """One tidy DataFrame: a row per run x epoch x metric, with the run's config fields,
+    `status` and `failed_epoch` joined in (ready for seaborn). `configs` restricts it to
+    those runs (missing ones are left out); None loads every run of the store's namespace.
+    """
+    store = as_store(store_or_root)
+    keys = None if configs is None else [c.key() for c in _unique(configs)]
+    frames = []
+    for rec in store.iter_runs(keys):
+        prov = rec["provenance"]
+        m = rec["metrics"]
+        m = m.assign(status=prov["status"], failed_epoch=prov.get("failed_epoch"))
+        for name, value in config_columns(rec["config"]).items():
+            m[name] = value
+        frames.append(m)
+    if not frames:
+        return pd.DataFrame(columns=[*METRIC_COLUMNS, "status", "failed_epoch"])
+    frames = [f for f in frames if len(f)] or frames[:1]
+    df = pd.concat(frames, ignore_index=True)
+    df["failed_epoch"] = df["failed_epoch"].astype("Int64")
+    return df.sort_values(["run", "epoch", "metric"], kind="stable", ignore_index=True)
+
+
+def load_or_run(configs: Iterable[RunConfig], *, store: ResultStore | str | None = None, executor: Any = None,
+                runner: Runner | None = None, group_key: Callable[[RunConfig], Any] | None = None,
+                progress: bool | None = None, retry_failed: bool = False,
+                scheduler: str | None = None, workers: int | None = None) -> pd.DataFrame:
+    """Run what the store is missing, then return `load_sweep` of exactly these configs."""
+    configs = _unique(configs)
+    store = as_store(store)
+    run_sweep(configs, store=store, executor=executor, runner=runner, group_key=group_key, progress=progress,
+              retry_failed=retry_failed, scheduler=scheduler, workers=workers)
+    return load_sweep(store, configs)

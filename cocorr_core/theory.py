@@ -1,0 +1,516 @@
+"""Symbolic derivations and small numeric checks for the co-correlation theory
+(Wang, Min & Ruan 2024, Sections 3-5 and Appendices A-B).
+
+Every `*_symbolic` / derivation function returns sympy objects so that notebooks can display
+them and tests can check them (`simplify(lhs - rhs) == 0`) and compare them with torch in
+float64. The numeric helpers below each derivation are batched torch code.
+
+Contents
+  Theorem 4.5  Dirichlet energy = co-correlation x spread x norm correlation x energies
+  Theorem 4.1  first-order bound of the adversarial risk by the loss's Dirichlet energy
+  Lemma B.2    norm of a Gaussian vector (chi distribution) and its concentration
+  Properties   spectral norm at initialisation, saturation and speed of co-correlation
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import sympy as sp
+import torch
+
+from .config import ConfigError, check_range
+from .devices import resolve_device
+
+# =====================================================================================
+# Theorem 4.5 on a discrete distribution with N atoms
+# =====================================================================================
+
+
+def discrete_norm_model(n_atoms: int = 3) -> dict[str, tuple]:
+    """A joint distribution of the per-sample norms with `n_atoms` atoms.
+
+    Atom i has probability p_i (p_N = 1 - p_1 - ... - p_{N-1}) and carries
+    A_i = ||J_phi(varphi(x))||, B_i = ||J_varphi(x)||, C_i = ||J_{phi o varphi}(x)||.
+    Any distribution of an empirical sample is of this form, so an identity that holds for
+    every N holds for every sample the book measures.
+    """
+    check_range("n_atoms", n_atoms, lo=2, integer=True)
+    free = sp.symbols(f"p1:{n_atoms}", positive=True)
+    p = tuple(free) + (1 - sum(free),)
+    A = sp.symbols(f"A1:{n_atoms + 1}", positive=True)
+    B = sp.symbols(f"B1:{n_atoms + 1}", positive=True)
+    C = sp.symbols(f"C1:{n_atoms + 1}", nonnegative=True)
+    return {"p": p, "A": A, "B": B, "C": C}
+
+
+def energy_terms(model: dict[str, tuple]) -> dict[str, sp.Expr]:
+    """Definitions 3.2, 4.2, 4.3 as expectations over the atoms of `model`."""
+    p, A, B, C = model["p"], model["A"], model["B"], model["C"]
+
+    def E(values):
+        return sum(pi * v for pi, v in zip(p, values))
+
+    mu = E([a * b for a, b in zip(A, B)])
+    second = E([(a * b) ** 2 for a, b in zip(A, B)])
+    S_full = sp.sqrt(E([c**2 for c in C]))
+    S_outer = sp.sqrt(E([a**2 for a in A]))
+    S_inner = sp.sqrt(E([b**2 for b in B]))
+    var = second - mu**2
+    return {
+        "S_full": S_full,
+        "S_outer": S_outer,
+        "S_inner": S_inner,
+        "mu": mu,
+        "var": var,
+        "varrho": S_full / sp.sqrt(second),
+        "rho": mu / (S_outer * S_inner),
+        "rel_spread": sp.sqrt(var) / mu,
+    }
+
+
+def theorem45_identity(n_atoms: int = 3) -> dict[str, sp.Expr]:
+    """Both sides of Theorem 4.5, squared, and their simplified difference (0 when the
+    theorem holds identically in p, A, B, C)."""
+    t = energy_terms(discrete_norm_model(n_atoms))
+    lhs = t["S_full"] ** 2
+    rhs = (t["varrho"] * sp.sqrt(1 + t["var"] / t["mu"] ** 2) * t["rho"]
+           * t["S_outer"] * t["S_inner"]) ** 2
+    return {"lhs_sq": lhs, "rhs_sq": rhs, "difference": sp.cancel(sp.together(lhs - rhs))}
+
+
+def cauchy_schwarz_lagrange(n_atoms: int = 3) -> dict[str, sp.Expr]:
+    """rho <= 1 by the weighted Lagrange identity
+    (sum p A^2)(sum p B^2) - (sum p A B)^2 = sum_{i<j} p_i p_j (A_i B_j - A_j B_i)^2.
+    The right side is a sum of squares, so it is >= 0, with equality iff A_i B_j = A_j B_i
+    for all pairs, i.e. the two norms are proportional on the support (rho = 1)."""
+    m = discrete_norm_model(n_atoms)
+    p, A, B = m["p"], m["A"], m["B"]
+    gap = (sum(pi * a**2 for pi, a in zip(p, A)) * sum(pi * b**2 for pi, b in zip(p, B))
+           - sum(pi * a * b for pi, a, b in zip(p, A, B)) ** 2)
+    squares = sum(p[i] * p[j] * (A[i] * B[j] - A[j] * B[i]) ** 2
+                  for i in range(n_atoms) for j in range(i + 1, n_atoms))
+    return {"gap": gap, "sum_of_squares": squares, "difference": sp.expand(gap - squares)}
+
+
+def cocorrelation_gap(n_atoms: int = 3) -> dict[str, sp.Expr]:
+    """varrho <= 1 from submultiplicativity C_i = t_i A_i B_i with 0 <= t_i <= 1:
+    1 - varrho^2 = sum p_i (1 - t_i^2) A_i^2 B_i^2 / sum p_i A_i^2 B_i^2, a ratio of
+    non-negative terms; it is 0 iff t_i = 1 on every atom (the norm of the product equals
+    the product of the norms almost surely)."""
+    m = discrete_norm_model(n_atoms)
+    p, A, B = m["p"], m["A"], m["B"]
+    t = sp.symbols(f"t1:{n_atoms + 1}", nonnegative=True)
+    model = dict(m, C=tuple(ti * a * b for ti, a, b in zip(t, A, B)))
+    varrho_sq = energy_terms(model)["varrho"] ** 2
+    second = sum(pi * (a * b) ** 2 for pi, a, b in zip(p, A, B))
+    claimed = sum(pi * (1 - ti**2) * (a * b) ** 2 for pi, ti, a, b in zip(p, t, A, B)) / second
+    return {"t": t, "one_minus_varrho_sq": 1 - varrho_sq, "claimed": claimed,
+            "difference": sp.simplify(1 - varrho_sq - claimed)}
+
+
+def linear_alignment_gap(rank: int = 3) -> dict[str, sp.Expr]:
+    """The linear network f(x) = a^T W x with ||a|| = 1 and W = U diag(s) V^T.
+
+    With c = U^T a (so sum c_k^2 = 1): ||a^T W||^2 = sum s_k^2 c_k^2, hence
+      varrho^2 = sum (s_k/s_1)^2 c_k^2,
+      1 - varrho^2 = sum_k (1 - s_k^2/s_1^2) c_k^2  >= (1 - s_2^2/s_1^2)(1 - c_1^2),
+    so varrho = 1 iff a lies in the top left-singular space, and varrho -> 1 with a
+    spectral gap forces (a^T v)^2 = c_1^2 -> 1.  Also varrho^2 >= c_1^2.
+    """
+    check_range("rank", rank, lo=2, integer=True)
+    s = sp.symbols(f"s1:{rank + 1}", positive=True)
+    c = sp.symbols(f"c1:{rank + 1}", real=True)
+    constraint = {c[-1] ** 2: 1 - sum(ci**2 for ci in c[:-1])}
+    varrho_sq = sum(si**2 * ci**2 for si, ci in zip(s, c)) / s[0] ** 2
+    gap_form = sum((1 - s[k] ** 2 / s[0] ** 2) * c[k] ** 2 for k in range(rank))
+    diff = sp.simplify(sp.expand(1 - varrho_sq - gap_form).subs(constraint))
+    # lower bound of the gap: the remaining terms are >= (1 - s2^2/s1^2) c_k^2 when s_k <= s_2
+    lower = (1 - s[1] ** 2 / s[0] ** 2) * (1 - c[0] ** 2)
+    return {"s": s, "c": c, "varrho_sq": varrho_sq, "gap_form": gap_form,
+            "gap_lower_bound": lower, "difference": diff,
+            "varrho_sq_minus_alignment": sp.expand(varrho_sq - c[0] ** 2)}
+
+
+def theorem45_factors(full: torch.Tensor, outer: torch.Tensor, inner: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The factors of Theorem 4.5 from per-sample norms of shape (..., n), using the empirical
+    distribution (population moments: var divides by n, as the identity requires)."""
+    prod = outer * inner
+    mu = prod.mean(-1)
+    second = (prod**2).mean(-1)
+    S_full = (full**2).mean(-1).sqrt()
+    S_outer = (outer**2).mean(-1).sqrt()
+    S_inner = (inner**2).mean(-1).sqrt()
+    var = second - mu**2
+    out = {
+        "S_full": S_full, "S_outer": S_outer, "S_inner": S_inner, "mu": mu, "var": var,
+        "varrho": S_full / second.sqrt(), "rho": mu / (S_outer * S_inner),
+    }
+    out["rhs"] = out["varrho"] * (1 + var / mu**2).sqrt() * out["rho"] * S_outer * S_inner
+    return out
+
+
+def linear_cocorrelation(W: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Exact varrho = ||a^T W|| / (||a|| ||W||_2) and alignment (a^T v)^2 / ||a||^2 for
+    stacked W (K, m, d) and heads a (K, m); v is W's top left-singular vector.
+
+    Uses the eigen-decomposition of the smaller Gram matrix (much faster than an SVD here)."""
+    K, m, d = W.shape
+    a_norm = a.norm(dim=-1)
+    head = torch.einsum("km,kmd->kd", a, W).norm(dim=-1)
+    if m <= d:
+        evals, evecs = torch.linalg.eigh(W @ W.transpose(1, 2))
+        top = evals[:, -1].clamp_min(0)
+        v = evecs[:, :, -1]                                  # left singular vector, (K, m)
+    else:
+        evals, evecs = torch.linalg.eigh(W.transpose(1, 2) @ W)
+        top = evals[:, -1].clamp_min(0)
+        v = torch.einsum("kmd,kd->km", W, evecs[:, :, -1])
+        v = v / v.norm(dim=-1, keepdim=True)
+    norm = top.sqrt()
+    align = (torch.einsum("km,km->k", a, v) / a_norm) ** 2
+    return {"varrho": head / (a_norm * norm), "alignment": align, "spectral_norm": norm,
+            "head_norm": head}
+
+
+# =====================================================================================
+# Theorem 4.1: adversarial risk <~ natural risk + r * Dirichlet energy of the loss
+# =====================================================================================
+
+
+def first_order_step_symbolic(d: int = 3) -> dict[str, sp.Expr]:
+    """The three steps of the proof (Appendix A), on a generic differentiable f: R^d -> R and
+    a generic loss ell(u):
+
+    1. Taylor: ell(f(x + t e)) = ell(f(x)) + t * ell'(f(x)) grad f(x)^T e + O(t^2).
+    2. sup_{||e|| <= r} (g^T e)^2 = r^2 ||g||^2: by the Lagrange identity
+       ||g||^2 ||e||^2 - (g^T e)^2 = sum_{i<j} (g_i e_j - g_j e_i)^2 >= 0, attained at e = r g/||g||.
+    3. Jensen: E[X] <= sqrt(E[X^2]) since E[X^2] - E[X]^2 = 1/2 sum_ij p_i p_j (X_i - X_j)^2.
+    """
+    x = sp.symbols(f"x1:{d + 1}", real=True)
+    e = sp.symbols(f"e1:{d + 1}", real=True)
+    g = sp.symbols(f"g1:{d + 1}", real=True)
+    t, r = sp.symbols("t r", positive=True)
+    f = sp.Function("f")
+    ell = sp.Function("ell")
+    moved = ell(f(*[xi + t * ei for xi, ei in zip(x, e)]))
+    taylor = sp.series(moved, t, 0, 2).removeO().doit()
+    grad = [sp.diff(f(*x), xi) for xi in x]
+    predicted = ell(f(*x)) + t * sp.diff(ell(f(*x)), f(*x)) * sum(gi * ei for gi, ei in zip(grad, e))
+    taylor_diff = sp.simplify(taylor - predicted.doit())
+    # step 2
+    g_norm_sq = sum(gi**2 for gi in g)
+    e_norm_sq = sum(ei**2 for ei in e)
+    dot = sum(gi * ei for gi, ei in zip(g, e))
+    lagrange = sum((g[i] * e[j] - g[j] * e[i]) ** 2 for i in range(d) for j in range(i + 1, d))
+    lagrange_diff = sp.expand(g_norm_sq * e_norm_sq - dot**2 - lagrange)
+    maximiser = [r * gi / sp.sqrt(g_norm_sq) for gi in g]
+    attained = sp.simplify(dot.subs(dict(zip(e, maximiser))) ** 2 - r**2 * g_norm_sq)
+    # step 3 (Jensen) on three atoms
+    p1, p2 = sp.symbols("p1 p2", positive=True)
+    p = (p1, p2, 1 - p1 - p2)
+    X = sp.symbols("X1:4", nonnegative=True)
+    EX = sum(pi * xi for pi, xi in zip(p, X))
+    EX2 = sum(pi * xi**2 for pi, xi in zip(p, X))
+    pairs = sum(p[i] * p[j] * (X[i] - X[j]) ** 2 for i in range(3) for j in range(i + 1, 3))
+    jensen_diff = sp.expand(EX2 - EX**2 - pairs)
+    return {"taylor": taylor, "taylor_predicted": predicted.doit(), "taylor_difference": taylor_diff,
+            "lagrange_difference": lagrange_diff, "maximiser_difference": attained,
+            "jensen_gap": EX2 - EX**2, "jensen_pairs": pairs, "jensen_difference": jensen_diff,
+            "bound": sp.Symbol("R") + r * sp.Symbol(r"\mathfrak{S}(L\circ f)")}
+
+
+def bce_input_gradient_symbolic(m: int = 2, d: int = 2) -> dict[str, sp.Expr]:
+    """Input gradient of BCE(sig(u), y) with u = a^T sigma(W x), for a generic activation sigma.
+
+    Returns sympy's own derivative, the closed form (sig(u) - y) W^T D a with
+    D = diag(sigma'(W x)), and their simplified difference (a zero vector)."""
+    W = sp.Matrix(m, d, lambda i, j: sp.Symbol(f"w_{i + 1}{j + 1}", real=True))
+    a = sp.Matrix(m, 1, lambda i, _: sp.Symbol(f"a_{i + 1}", real=True))
+    x = sp.Matrix(d, 1, lambda i, _: sp.Symbol(f"x_{i + 1}", real=True))
+    y = sp.Symbol("y", real=True)
+    sigma = sp.Function("sigma")
+    z = W * x
+    u = sum(a[i] * sigma(z[i]) for i in range(m))
+    sig = 1 / (1 + sp.exp(-u))
+    loss = -(y * sp.log(sig) + (1 - y) * sp.log(1 - sig))
+    auto = sp.Matrix([sp.diff(loss, xi) for xi in x])
+    s = sp.Symbol("s", real=True)
+    D = sp.diag(*[sp.diff(sigma(s), s).subs(s, z[i]) for i in range(m)])  # sigma'(w_i^T x)
+    closed = (sig - y) * W.T * D * a
+    diff = sp.simplify(auto - closed)
+    return {"loss": loss, "autodiff": auto, "closed_form": closed, "difference": diff,
+            "W": W, "a": a, "x": x, "y": y}
+
+
+def bce_input_gradient(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
+                       activation: str = "relu") -> torch.Tensor:
+    """Closed-form grad_x BCE(sig(u), y) = (sig(u) - y) W^T D(x) a for every member and sample.
+
+    W (K, m, d), a (K, m), X (n, d), y (n,) in {0, 1}  ->  (K, n, d)."""
+    from .models import activate, activation_derivative
+
+    z = torch.einsum("nd,kmd->knm", X, W)
+    u = torch.einsum("knm,km->kn", activate(z, activation), a)
+    weights = (torch.sigmoid(u) - y)[..., None] * activation_derivative(z, activation) * a[:, None, :]
+    return torch.einsum("knm,kmd->knd", weights, W)
+
+
+def bce_loss(u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-sample BCE on logits, stable: softplus(u) - y u."""
+    return torch.nn.functional.softplus(u) - y * u
+
+
+def loss_dirichlet_energy(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
+                          activation: str = "relu") -> torch.Tensor:
+    """S(L o f) = sqrt(E_x ||grad_x L||^2), per member (K,)."""
+    g = bce_input_gradient(W, a, X, y, activation)
+    return (g.pow(2).sum(-1).mean(-1)).sqrt()
+
+
+def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor,
+                    radii: Sequence[float], *, steps: int = 40,
+                    init: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-sample L2 ascent on a loss: max over ||e|| <= r of loss_fn(X + e), for every r.
+
+    loss_fn maps inputs (..., n, d) to per-sample losses (..., n). All radii and samples move
+    together as one batch (R, n, d). The start is `init` (a direction per sample, e.g. the
+    loss gradient, which maximises the first-order model) scaled to the sphere of radius r;
+    normalised-gradient steps of size 2.5 r / steps, projected back onto the ball. Returns
+    the best loss seen per radius and sample, (R, n)."""
+    check_range("steps", steps, lo=1, integer=True)
+    r = torch.as_tensor(list(radii), dtype=X.dtype, device=X.device)
+    if (r < 0).any():
+        raise ConfigError(f"radii must be >= 0; got {list(radii)}.")
+    R, (n, d) = r.numel(), X.shape
+    rr = r[:, None, None]
+    direction = init if init is not None else torch.randn(n, d, dtype=X.dtype, device=X.device)
+    direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    eps = (rr * direction.expand(R, n, d)).clone()
+    best = torch.full((R, n), -math.inf, dtype=X.dtype, device=X.device)
+    step = 2.5 * rr / steps
+    for _ in range(steps + 1):
+        eps.requires_grad_(True)
+        loss = loss_fn(X + eps)
+        (grad,) = torch.autograd.grad(loss.sum(), eps)
+        with torch.no_grad():
+            best = torch.maximum(best, loss)
+            eps = eps + step * grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+            norm = eps.norm(dim=-1, keepdim=True)
+            eps = eps * torch.clamp(rr / norm.clamp_min(1e-300), max=1.0)
+    return best.detach()
+
+
+def first_order_bound_curve(natural: torch.Tensor, grad_norms: torch.Tensor,
+                            radii: Sequence[float]) -> dict[str, torch.Tensor]:
+    """The Theorem 4.1 bound R + r S(L o f) and the (tighter, pre-Jensen) first-order value
+    R + r E||grad_x L|| for every radius, from per-sample losses and gradient norms (n,)."""
+    r = torch.as_tensor(list(radii), dtype=natural.dtype, device=natural.device)
+    R = natural.mean()
+    energy = grad_norms.pow(2).mean().sqrt()
+    return {"radius": r, "bound": R + r * energy, "first_order": R + r * grad_norms.mean(),
+            "natural_risk": R.expand_as(r), "energy": energy.expand_as(r)}
+
+
+def bound_crossover(radii: Sequence[float], robust: Sequence[float], bound: Sequence[float]) -> float:
+    """Smallest radius at which the measured robust risk exceeds the bound, linearly
+    interpolated between grid points; nan if it never does on the grid, 0 if at the first."""
+    r, excess = np.asarray(radii, float), np.asarray(robust, float) - np.asarray(bound, float)
+    above = np.flatnonzero(excess > 0)
+    if above.size == 0:
+        return float("nan")
+    k = int(above[0])
+    if k == 0:
+        return float(r[0])
+    # the excess changes sign between r[k-1] and r[k]
+    t = -excess[k - 1] / (excess[k] - excess[k - 1])
+    return float(r[k - 1] + t * (r[k] - r[k - 1]))
+
+
+# =====================================================================================
+# Lemma B.2: the norm of a Gaussian vector
+# =====================================================================================
+
+
+def chi_mean_symbolic() -> dict[str, sp.Expr]:
+    """E||z|| for z ~ N(0, sigma^2 I_m) from the chi density, its second moment, and the
+    large-m expansion of E||z|| / (sigma sqrt(m)) in powers of 1/m."""
+    m, sigma = sp.symbols("m sigma", positive=True)
+    r = sp.Symbol("r", positive=True)
+    density = r ** (m - 1) * sp.exp(-r**2 / 2) / (2 ** (m / 2 - 1) * sp.gamma(m / 2))  # chi_m
+    mean_std = sp.simplify(sp.integrate(r * density, (r, 0, sp.oo)))
+    second_std = sp.simplify(sp.integrate(r**2 * density, (r, 0, sp.oo)))
+    mean = sigma * mean_std
+    closed = sigma * sp.sqrt(2) * sp.gamma((m + 1) / 2) / sp.gamma(m / 2)
+    # log-gamma has a Stirling expansion in sympy; gamma itself does not
+    x = sp.Symbol("x", positive=True)                     # x = 1/m
+    log_ratio = (sp.loggamma((1 / x + 1) / 2) - sp.loggamma(1 / (2 * x)) - sp.log(1 / (2 * x)) / 2)
+    series = sp.series(log_ratio, x, 0, 4).removeO()
+    series = sp.nsimplify(sp.expand(series.subs(sp.log(2 * sp.pi), sp.log(2) + sp.log(sp.pi))))
+    expansion = sp.series(sp.exp(series), x, 0, 4).removeO().subs(x, 1 / m)
+    q = sp.Symbol("q", real=True)
+    return {"m": m, "sigma": sigma, "q": q, "density": density, "mean": mean, "closed_form": closed,
+            "mean_difference": sp.simplify(sp.gammasimp(mean - closed)),
+            "second_moment": sigma**2 * second_std, "expansion": expansion,
+            "sigma_of_q": m ** (-(1 + 2 * q) / 2)}
+
+
+def chi_mean(m: int | np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
+    """sigma sqrt(2) Gamma((m+1)/2) / Gamma(m/2), in log space (stable for large m)."""
+    m = np.asarray(m, dtype=float)
+    from scipy.special import gammaln
+
+    return np.asarray(sigma) * np.sqrt(2.0) * np.exp(gammaln((m + 1) / 2) - gammaln(m / 2))
+
+
+def lemmaB2_rate(m, n, q, delta: float = 0.05):
+    """The stated deviation rate sqrt(8 log(2n/delta) / m^(1+2q)) (constant taken as 1)."""
+    m, n = np.asarray(m, float), np.asarray(n, float)
+    return np.sqrt(8.0 * np.log(2.0 * n / delta) / m ** (1.0 + 2.0 * np.asarray(q, float)))
+
+
+def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int], qs: Sequence[float], *,
+                       trials: int = 100, delta: float = 0.05, seed: int = 0,
+                       device: str | torch.device = "auto") -> pd.DataFrame:
+    """Monte Carlo of (1/n) sum_i ||W(0) x_i|| for unit-norm rows x_i of X.
+
+    Two settings: "inputs" uses the real x_i (W(0)x_i are then correlated Gaussians, with
+    covariance sigma^2 x_i^T x_j between samples); "iid" draws independent z_i, the lemma's
+    hypothesis. The rows of Z = W X^T are i.i.d. N(0, sigma^2 X X^T), so Z is sampled as
+    sigma * G L^T with L L^T = X X^T, batched over trials. One row per (setting, m, n, q, trial).
+    """
+    dev = resolve_device(device)
+    check_range("trials", trials, lo=1, integer=True)
+    check_range("delta", delta, lo=0.0, hi=1.0, lo_open=True)
+    X = X.to(dev, torch.float64)
+    norms = X.norm(dim=1)
+    if not torch.allclose(norms, torch.ones_like(norms), atol=1e-10):
+        raise ConfigError("lemmaB2_simulation needs unit-norm rows of X (Assumption 5.2); use data.to_unit_norm.")
+    if max(ns) > X.shape[0]:
+        raise ConfigError(f"ns={list(ns)} asks for more samples than X has ({X.shape[0]}).")
+    gen = torch.Generator(device=dev).manual_seed(int(seed))
+    rows = []
+    for n in ns:
+        Xn = X[:n]
+        evals, evecs = torch.linalg.eigh(Xn @ Xn.T)
+        factors = {"inputs": evecs * evals.clamp_min(0).sqrt(), "iid": torch.eye(n, dtype=torch.float64, device=dev)}
+        for setting, L in factors.items():
+            for m in widths:
+                for q in qs:
+                    sigma = float(m) ** (-(1 + 2 * q) / 2)
+                    G = torch.randn(trials, m, n, generator=gen, dtype=torch.float64, device=dev)
+                    Z = sigma * (G if setting == "iid" else G @ L.T)    # columns are W(0) x_i
+                    mean_norm = Z.norm(dim=1).mean(dim=1).cpu().numpy()
+                    target = float(m) ** (-q)
+                    rate = float(lemmaB2_rate(m, n, q, delta))
+                    for t, v in enumerate(mean_norm):
+                        rows.append((setting, m, n, q, t, float(v), target, float(chi_mean(m, sigma)),
+                                     abs(float(v) - target), rate))
+    df = pd.DataFrame(rows, columns=["setting", "width", "n", "q", "trial", "mean_norm", "target",
+                                     "chi_mean", "deviation", "rate"])
+    df["within"] = df["deviation"] <= df["rate"]
+    return df
+
+
+# =====================================================================================
+# Properties 1-2: spectral norm at initialisation, saturation and speed
+# =====================================================================================
+
+
+def gordon_bound(m, d: int, q) -> np.ndarray:
+    """E||W(0)||_2 <= sigma (sqrt(m) + sqrt(d)) = (sqrt(m) + sqrt(d)) m^(-1/2-q) (Gordon's
+    inequality for a Gaussian matrix with i.i.d. N(0, sigma^2) entries); an upper bound on the
+    expectation, tight as m, d -> infinity."""
+    m = np.asarray(m, float)
+    return (np.sqrt(m) + np.sqrt(d)) * m ** (-0.5 - np.asarray(q, float))
+
+
+def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 784, seeds: Sequence[int] = (0, 1, 2),
+                        device: str | torch.device = "auto") -> pd.DataFrame:
+    """Measured ||W(0)||_2 of the q-initialisation against Gordon's bound, one row per
+    (width, q, seed); W(0) comes from TwoLayerEnsemble.init (theory head)."""
+    from .models import TwoLayerEnsemble
+
+    rows = []
+    for m in widths:
+        qq = [q for q in qs for _ in seeds]
+        ss = [s for _ in qs for s in seeds]
+        model = TwoLayerEnsemble.init(d, m, qq, ss, head="theory", activation="linear",
+                                      dtype=torch.float64, device=device)
+        norms = linear_cocorrelation(model.W.detach(), model.A[:, 0, :])["spectral_norm"].cpu().numpy()
+        for q, s, v in zip(qq, ss, norms):
+            rows.append((m, q, s, float(v), float(gordon_bound(m, d, q))))
+    df = pd.DataFrame(rows, columns=["width", "q", "seed", "spectral_norm", "gordon"])
+    df["ratio"] = df["spectral_norm"] / df["gordon"]
+    return df
+
+
+def log_checkpoints(steps: int, count: int = 16, early: int = 0) -> list[int]:
+    """0, 1, ..., early and about `count` log-spaced steps up to `steps` (sorted, unique)."""
+    pts = set(range(min(early, steps) + 1)) | {0, steps}
+    pts |= {int(round(v)) for v in np.geomspace(1, max(steps, 1), count)}
+    return sorted(p for p in pts if 0 <= p <= steps)
+
+
+def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
+                    steps: int, lr: float, checkpoints: Sequence[int], seed: int = 0,
+                    device: str | torch.device = "auto") -> pd.DataFrame:
+    """Theory setting: linear two-layer nets a^T W x (head +-1/sqrt(m)), full-batch GD on BCE,
+    every q of one width trained as one ensemble (same seed, so W(0) differs only by scale).
+    Records exact varrho, (a^T v)^2 and ||W||_2 at the checkpoints. One row per
+    (width, q, step)."""
+    from .models import TwoLayerEnsemble
+    from .train import train_ensemble
+
+    dev = resolve_device(device)
+    marks = set(int(c) for c in checkpoints)
+    frames = []
+    for m in widths:
+        model = TwoLayerEnsemble.init(X.shape[1], m, list(qs), [seed] * len(qs), head="theory",
+                                      activation="linear", dtype=torch.float64, device=dev)
+
+        def hook(epoch, mdl):
+            if epoch not in marks:
+                return None
+            return linear_cocorrelation(mdl.W.detach(), mdl.A[:, 0, :])
+
+        res = train_ensemble(model, X.to(dev), y.to(dev), optimizer="gd", loss="bce", lr=lr,
+                             batch_size=X.shape[0], epochs=steps, on_epoch=hook)
+        h = res.history
+        h = h[h["epoch"].isin(marks)]
+        wide = h.pivot_table(index=["epoch", "member"], columns="metric", values="value").reset_index()
+        wide["width"] = m
+        wide["q"] = [qs[k] for k in wide["member"]]
+        frames.append(wide.rename(columns={"epoch": "step"}).drop(columns="member"))
+    cols = ["width", "q", "step", "varrho", "alignment", "spectral_norm", "head_norm", "train_loss"]
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
+def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
+    """Initial rise of varrho per run: (varrho(window) - varrho(0)) / (lr * window) and the
+    relative rate (log varrho(window) - log varrho(0)) / (lr * window), next to 1/||W(0)||^2."""
+    start = dyn[dyn["step"] == 0].set_index(["width", "q"])
+    end = dyn[dyn["step"] == window].set_index(["width", "q"])
+    if end.empty:
+        raise ConfigError(f"window={window} is not a recorded checkpoint.")
+    out = pd.DataFrame({
+        "norm0": start["spectral_norm"],
+        "varrho0": start["varrho"],
+        "rise": (end["varrho"] - start["varrho"]) / (lr * window),
+        "relative_rise": (np.log(end["varrho"]) - np.log(start["varrho"])) / (lr * window),
+    })
+    out["inv_norm_sq"] = 1.0 / out["norm0"] ** 2
+    return out.reset_index()
+
+
+def loglog_fit(x, y) -> dict[str, float]:
+    """Least-squares slope and intercept of log y on log x, and the Spearman rank correlation."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = (x > 0) & (y > 0)
+    slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
+    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
+    spearman = float(np.corrcoef(rx, ry)[0, 1])
+    return {"slope": float(slope), "intercept": float(intercept), "spearman": spearman,
+            "used": int(ok.sum()), "dropped": int((~ok).sum())}

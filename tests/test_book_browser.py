@@ -1,0 +1,147 @@
+"""The built book, opened in headless Chromium: no request leaves the machine, the math is
+typeset by the bundled MathJax, and every figure has loaded.
+
+Needs a built book (`make book`) and Debian's Chromium (`make browser`); Playwright drives that
+browser and never downloads one of its own.
+"""
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+# The first notebook: figures and math on one page.
+MATH_PAGE = "notebooks/dirichlet_cocorrelation.html"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOAD_TIMEOUT_MS = 60_000
+TYPESET_TIMEOUT_MS = 20_000
+
+
+def _chromium() -> str | None:
+    if Path("/usr/bin/chromium").exists():
+        return "/usr/bin/chromium"
+    return shutil.which("chromium")
+
+
+@pytest.fixture(scope="module")
+def site():
+    """Serve _build/html on 127.0.0.1 at a free port; yield its base URL."""
+    if not (HTML / "index.html").exists():
+        pytest.skip("no built book: run make book first")
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    if executable is None:
+        pytest.skip("Chromium is not installed: run make browser")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _open(browser, url: str):
+    """Load `url` in a fresh page; return the page and every URL it requested."""
+    page = browser.new_page()
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+    page.wait_for_load_state("networkidle", timeout=LOAD_TIMEOUT_MS)
+    return page, requested
+
+
+def _typeset(page) -> None:
+    """Wait until MathJax (if the page uses it) has finished typesetting."""
+    try:
+        page.wait_for_function(
+            "() => !window.MathJax || (window.MathJax.startup && window.MathJax.startup.promise)",
+            timeout=TYPESET_TIMEOUT_MS)
+    except Exception as err:  # playwright's TimeoutError
+        raise AssertionError(f"MathJax did not start within {TYPESET_TIMEOUT_MS} ms: {err}") from None
+    page.evaluate("() => window.MathJax ? window.MathJax.startup.promise.then(() => true) : true")
+
+
+def _assert_local(requested: list[str]) -> None:
+    foreign = [u for u in requested
+               if urlparse(u).scheme not in ("data", "blob", "about")
+               and urlparse(u).hostname != "127.0.0.1"]
+    assert requested, "the page made no request at all"
+    assert not foreign, f"requests left the machine: {foreign[:5]}"
+
+
+def _assert_no_raw_math(page) -> None:
+    text = page.evaluate("() => document.body.innerText")
+    for marker in ("\\(", "\\[", "$$"):
+        assert marker not in text, f"raw math {marker!r} is visible: ...{_around(text, marker)}..."
+
+
+def _around(text: str, marker: str, width: int = 60) -> str:
+    i = text.find(marker)
+    return text[max(0, i - width): i + width]
+
+
+def _assert_images_loaded(page) -> int:
+    images = page.evaluate(
+        "() => Array.from(document.images).map(i => ({src: i.currentSrc || i.src, "
+        "w: i.naturalWidth, complete: i.complete}))")
+    broken = [i["src"] for i in images if not i["w"]]
+    assert not broken, f"images that did not load: {broken}"
+    return len(images)
+
+
+def test_index_is_local_and_typeset(site, browser):
+    page, requested = _open(browser, site + "index.html")
+    try:
+        _assert_local(requested)  # first, so a CDN MathJax fails here with the URL
+        _typeset(page)
+        _assert_local(requested)  # MathJax may load components while it typesets
+        _assert_no_raw_math(page)
+        _assert_images_loaded(page)
+        assert page.title(), "the index page has no title"
+    finally:
+        page.close()
+
+
+def test_notebook_page_math_and_figures(site, browser):
+    if not (HTML / MATH_PAGE).exists():
+        pytest.fail(f"{MATH_PAGE} is missing from the built book")
+    page, requested = _open(browser, site + MATH_PAGE)
+    try:
+        _assert_local(requested)  # first, so a CDN MathJax fails here with the URL
+        _typeset(page)
+        _assert_local(requested)  # MathJax may load components while it typesets
+        mathjax_src = page.evaluate(
+            "() => Array.from(document.scripts).map(s => s.src).filter(s => /mathjax|tex-/i.test(s))")
+        assert any("/_static/" in s for s in mathjax_src), f"MathJax is not served from _static: {mathjax_src}"
+        assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0, \
+            "no typeset math (mjx-container) on the page"
+        _assert_no_raw_math(page)
+        assert _assert_images_loaded(page) > 0, "the notebook page shows no figure"
+    finally:
+        page.close()
