@@ -7,9 +7,12 @@ which only makes sense in pixel space (on [−1, 1] tensors it would wipe out ev
 We therefore put the normalisation inside the model (`PixelSpace`) and attack pixel values in
 [0, 1]; `pixel_eps(eps, "authors")` converts a radius stated on normalised tensors.
 
+- `PixelSpace`, `pixel_eps`, `code_inputs`: the pixel-space convention.
 - `clean_accuracy`: accuracy of every member of a `TwoLayerEnsemble` (or of one classifier).
-- `autoattack_accuracy` / `autoattack_robust`: AutoAttack from torchattacks on one classifier.
-- `pgd_accuracy`: our own projected gradient ascent attacking all K members of an ensemble at once.
+- `autoattack_accuracy` / `autoattack_robust`: AutoAttack from torchattacks on one classifier
+  (models with fewer than 4 classes: see `autoattack_components`).
+- `pgd_attack` / `pgd_accuracy`: our own projected gradient ascent attacking all K members of an
+  ensemble at once.
 """
 from __future__ import annotations
 
@@ -45,43 +48,53 @@ def pixel_eps(eps: float, convention: str = "pixel", std: float = 0.5) -> float:
     return float(eps) * (float(std) if convention == "authors" else 1.0)
 
 
-def _normalise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
-    return (x - mean) / std
-
-
 def code_inputs(x: torch.Tensor) -> torch.Tensor:
     """Pixel values in [0, 1] → the authors' inputs 2x − 1 in [−1, 1] (Normalize(0.5, 0.5))."""
-    return _normalise(x, 0.5, 0.5)
+    return (x - 0.5) / 0.5
 
 
 class PixelSpace(nn.Module):
     """Classifier on [0, 1] pixel inputs: x ↦ model((x − mean)/std).
 
-    `model` is any classifier returning (n, c) logits, or a `TwoLayerEnsemble`: then one member
-    is used (`member`, required when the ensemble has more than one). `mean`/`std` may be floats
-    or per-channel sequences for image inputs (n, C, H, W).
+    `model` is any classifier returning (n, c) logits, or a `TwoLayerEnsemble`: with `member=k`
+    that member alone (an ordinary classifier, e.g. for AutoAttack), without it the whole
+    ensemble (logits (K, n, c); `pgd_attack` accepts it and attacks every member). `mean`/`std`
+    may be floats or per-channel sequences for image inputs (n, C, H, W).
     """
 
     def __init__(self, model: nn.Module, mean: float | Sequence[float] = 0.5,
                  std: float | Sequence[float] = 0.5, member: int | None = None):
         super().__init__()
-        if isinstance(model, TwoLayerEnsemble):
-            if member is None and model.n_models > 1:
-                raise ConfigError(f"PixelSpace got an ensemble of {model.n_models} networks; pass member=k.")
-            model = model.as_classifier(member or 0)
+        if isinstance(model, TwoLayerEnsemble) and member is not None:
+            model = model.as_classifier(member)
         std_t = torch.as_tensor(std, dtype=torch.float64)
         if bool((std_t <= 0).any()):
             raise ConfigError(f"std={std!r} must be positive.")
         self.model = model
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("std", std_t.float())
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
+        self.register_buffer("std", std_t)
 
     def _shaped(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         t = t.to(x.dtype)
         return t.reshape(1, -1, 1, 1) if t.ndim == 1 and x.ndim == 4 else t
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self._shaped(self.mean, x)) / self._shaped(self.std, x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model((x - self._shaped(self.mean, x)) / self._shaped(self.std, x))
+        return self.model(self.normalise(x))
+
+
+def _unwrap_ensemble(model: nn.Module, preprocess: Callable | None, what: str):
+    """(ensemble, preprocess) from a TwoLayerEnsemble or a PixelSpace around one."""
+    if isinstance(model, PixelSpace) and isinstance(model.model, TwoLayerEnsemble):
+        if preprocess is not None:
+            raise ConfigError(f"{what}: the model is already in PixelSpace; leave preprocess=None.")
+        return model.model, model.normalise
+    if not isinstance(model, TwoLayerEnsemble):
+        raise ConfigError(f"{what} needs a TwoLayerEnsemble (or PixelSpace(ensemble)); got "
+                          f"{type(model).__name__} (use autoattack_accuracy for other classifiers).")
+    return model, code_inputs if preprocess is None else preprocess
 
 
 class TwoLogits(nn.Module):
@@ -98,6 +111,18 @@ class TwoLogits(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s = self.model(x).reshape(x.shape[0], 1)
         return torch.cat([-s / 2, s / 2], dim=1)
+
+
+class _Float32Interface(nn.Module):
+    """Runs a classifier of another dtype (e.g. float64) on float32 inputs and returns float32
+    logits: torchattacks builds float32 tensors internally (FAB fails on float64 inputs)."""
+
+    def __init__(self, model: nn.Module, dtype: torch.dtype):
+        super().__init__()
+        self.model, self.dtype = model, dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x.to(self.dtype)).float()
 
 
 class _Unflatten(nn.Module):
@@ -135,17 +160,19 @@ def _labels(y: torch.Tensor, n: int, n_outputs: int, device: torch.device) -> to
 @torch.no_grad()
 def clean_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
                    batch_size: int = 4096) -> torch.Tensor:
-    """Fraction of correctly classified samples: Tensor(K,) for a `TwoLayerEnsemble`, Tensor(1,)
-    for any other classifier (n, c) logits. X is in the model's input space (no preprocessing).
+    """Fraction of correctly classified samples: Tensor(K,) for a `TwoLayerEnsemble` (or a
+    `PixelSpace` around one), Tensor(1,) for any other classifier of (n, c) logits. X is in the
+    model's input space (no preprocessing) and is moved to the model's device and dtype.
     Prediction is the argmax for c > 1 outputs and `logit > 0` (class 1) for one output."""
     check_range("batch_size", batch_size, lo=1, integer=True)
-    if isinstance(model, TwoLayerEnsemble):
-        dev = model.W.device
-        X = torch.as_tensor(X).to(device=dev, dtype=model.W.dtype)
+    ensemble = model.model if isinstance(model, PixelSpace) else model
+    if isinstance(ensemble, TwoLayerEnsemble):  # a TwoLayerEnsemble, or PixelSpace around one
+        dev = ensemble.W.device
+        X = torch.as_tensor(X).to(device=dev, dtype=ensemble.W.dtype)
         run = model
     else:
         dev = _module_device(model)
-        X = torch.as_tensor(X).to(device=dev)
+        X = torch.as_tensor(X).to(device=dev, dtype=_module_dtype(model))
         run = lambda x: model(x).reshape(x.shape[0], -1).unsqueeze(0)  # noqa: E731  (1, n, c)
     n = X.shape[0]
     if n == 0:
@@ -197,23 +224,23 @@ def _ensemble_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.transpose(1, 2), y.expand(K, n), reduction="sum")
 
 
-def pgd_accuracy(model: TwoLayerEnsemble, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
-                 norm: str = "L2", steps: int = 20, step_size: float | None = None,
-                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
-                 random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
-                 batch_size: int = 1000) -> torch.Tensor:
-    """Robust accuracy of every member under projected gradient ascent: Tensor(K,).
+def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
+               norm: str = "L2", steps: int = 20, step_size: float | None = None,
+               preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+               random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
+               batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """Projected gradient ascent on every member at once: (X_adv (K, n, d), robust bool (K, n)).
 
-    X_pixel (n, d) or images (n, C, H, W) in pixel space; each member gets its own perturbation,
-    shaped (K, n, d), and the model sees `preprocess(x + δ)` (default: the authors' inputs 2x − 1;
-    pass `lambda x: x` for none). Each step moves along the sign of the gradient (Linf) or the
-    normalised gradient (L2) of the cross-entropy (BCE for one output), with `step_size`
-    default 2.5·ε/steps, then projects onto the ε-ball and the box (`box=None`: no box). A sample
-    counts as broken if the clean point or any iterate (random start included) is misclassified.
+    X_pixel (n, d) or images (n, C, H, W) in pixel space; each member gets its own perturbation
+    and the model sees `preprocess(x + δ)` (default: the authors' inputs 2x − 1; pass
+    `lambda x: x` for none; for `PixelSpace(ensemble)` its own normalisation). Each step moves along the sign of the gradient (Linf) or the
+    normalised gradient (L2) of the cross-entropy (BCE for one output), by `step_size`
+    (default 2.5·ε/steps), then projects onto the ε-ball and the box (`box=None`: no box).
+    A sample is broken if the clean point or any iterate (random start included) is
+    misclassified; X_adv holds the first misclassified iterate for broken samples and the
+    last iterate for robust ones.
     """
-    if not isinstance(model, TwoLayerEnsemble):
-        raise ConfigError(f"pgd_accuracy needs a TwoLayerEnsemble; got {type(model).__name__} "
-                          "(use autoattack_accuracy for other classifiers).")
+    model, preprocess = _unwrap_ensemble(model, preprocess, "pgd_attack")
     check_choice("norm", norm, NORMS)
     check_range("eps", eps, lo=0.0)
     check_range("steps", steps, lo=0, integer=True)
@@ -221,8 +248,7 @@ def pgd_accuracy(model: TwoLayerEnsemble, X_pixel: torch.Tensor, y: torch.Tensor
     if step_size is None:
         step_size = 2.5 * eps / max(steps, 1)
     check_range("step_size", step_size, lo=0.0)
-    preprocess = code_inputs if preprocess is None else preprocess
-    dev, dtype, K = model.W.device, model.W.dtype, model.n_models
+    dev, dtype = model.W.device, model.W.dtype
     X = torch.as_tensor(X_pixel).to(device=dev, dtype=dtype)
     X = X.reshape(X.shape[0], -1)
     n, d = X.shape
@@ -234,24 +260,50 @@ def pgd_accuracy(model: TwoLayerEnsemble, X_pixel: torch.Tensor, y: torch.Tensor
         raise ConfigError(f"X_pixel must lie in the box {box} (pixel values); got values in "
                           f"[{float(X.min()):.3g}, {float(X.max()):.3g}]. Pass pixels, not normalised inputs.")
     y = _labels(y, n, model.n_outputs, dev)
-    gen = torch.Generator().manual_seed(int(seed))  # CPU generator: same start on every device
-    robust = torch.zeros(K, dtype=torch.long, device=dev)
+    advs, robust = [], []
     with exact_float32():
         for s in range(0, n, batch_size):
-            x, yb = X[s:s + batch_size], y[s:s + batch_size]
-            robust += _pgd_batch(model, x, yb, eps, norm, steps, step_size, preprocess,
-                                 random_start, gen, box).sum(1)
-    return robust.to(torch.float64).cpu() / n
+            gen = torch.Generator().manual_seed(int(seed) + s)  # on the CPU: same start on every device
+            x_adv, still = _pgd_batch(model, X[s:s + batch_size], y[s:s + batch_size], eps, norm,
+                                      steps, step_size, preprocess, random_start, gen, box)
+            advs.append(x_adv)
+            robust.append(still)
+    return torch.cat(advs, dim=1), torch.cat(robust, dim=1)
+
+
+def pgd_accuracy(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
+                 norm: str = "L2", steps: int = 20, step_size: float | None = None,
+                 preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
+                 batch_size: int = 1000) -> torch.Tensor:
+    """Robust accuracy of every member under `pgd_attack`: Tensor(K,) on the CPU.
+    Samples are attacked `batch_size` at a time, so memory stays at K·batch_size·d."""
+    model, preprocess = _unwrap_ensemble(model, preprocess, "pgd_accuracy")
+    check_range("batch_size", batch_size, lo=1, integer=True)
+    X, y = torch.as_tensor(X_pixel), torch.as_tensor(y)
+    n = X.shape[0]
+    if n == 0:
+        raise ConfigError("X_pixel is empty; the attack needs at least one sample.")
+    if y.shape != (n,):
+        raise ConfigError(f"y must have shape ({n},) to match X_pixel; got {tuple(y.shape)}.")
+    robust = torch.zeros(model.n_models, dtype=torch.long)
+    for s in range(0, n, batch_size):  # chunks of pgd_attack (same seeds), keeping only the counts
+        _, still = pgd_attack(model, X[s:s + batch_size], y[s:s + batch_size], eps=eps, norm=norm,
+                              steps=steps, step_size=step_size, preprocess=preprocess,
+                              random_start=random_start, seed=seed + s, box=box, batch_size=batch_size)
+        robust += still.sum(1).cpu()
+    return robust.to(torch.float64) / n
 
 
 def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str,
                steps: int, step_size: float, preprocess: Callable, random_start: bool,
-               gen: torch.Generator, box: tuple[float, float] | None) -> torch.Tensor:
-    """Boolean (K, b): sample still correctly classified after the attack."""
+               gen: torch.Generator, box: tuple[float, float] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(X_adv (K, b, d), still-correct bool (K, b)) for one batch."""
     K = model.n_models
     xk = x.expand(K, *x.shape)
     with torch.no_grad():
         still = _predict(model(preprocess(xk))) == y
+    best = xk.clone()
     x_adv = xk.clone()
     if random_start and eps > 0:
         if norm == "Linf":  # uniform in the cube
@@ -262,9 +314,11 @@ def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: f
             noise = noise / noise.norm(dim=-1, keepdim=True).clamp_min(1e-30) * radius
         x_adv = _project(xk + noise, xk, eps, norm, box)
     for step in range(steps + 1):
-        x_adv = x_adv.detach().requires_grad_(step < steps)
+        x_adv = x_adv.detach().requires_grad_(step < steps and eps > 0)
         logits = model(preprocess(x_adv))
         with torch.no_grad():
+            # robust samples follow the iterates; a broken one keeps its first adversarial example
+            best = torch.where(still[..., None], x_adv, best)
             still &= _predict(logits) == y
         if step == steps or eps == 0:
             break
@@ -275,7 +329,7 @@ def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: f
             else:
                 direction = grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-30)
             x_adv = _project(x_adv + step_size * direction, xk, eps, norm, box)
-    return still
+    return best.detach(), still
 
 
 # ---------------------------------------------------------------- AutoAttack
@@ -285,54 +339,79 @@ def _image_shape(d: int) -> tuple[int, int, int]:
     return (1, h, d // h)
 
 
+ATTACK_NAMES = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+_VERSION_LISTS = {
+    "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+    "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
+    "rand": ("apgd-ce", "apgd-dlr"),
+}
+_MIN_CLASSES = {"apgd-dlr": 3, "apgd-t": 4}  # the DLR losses read the 3rd (and 4th) largest logit
+
+
 def autoattack_components(n_classes: int, version: str = "standard") -> list[str]:
-    """Names of the attacks `autoattack_robust` runs for a model with `n_classes` logits.
+    """Names of the attacks AutoAttack `version` runs on a model with `n_classes` logits.
 
     From 4 classes on these are torchattacks' AutoAttack lists. The DLR losses need the 3rd
     (untargeted) or 3rd and 4th (targeted) largest logit, so with fewer classes the attacks built
     on them are left out (AutoAttack's reference code warns about the same limitation)."""
     check_choice("version", version, AUTOATTACK_VERSIONS)
-    lists = {
-        "standard": ["apgd-ce", "apgd-t", "fab-t", "square"],
-        "plus": ["apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"],
-        "rand": ["apgd-ce", "apgd-dlr"],
-    }
-    needs = {"apgd-dlr": 3, "apgd-t": 4}
-    return [a for a in lists[version] if n_classes >= needs.get(a, 2)]
+    return [a for a in _VERSION_LISTS[version] if n_classes >= _MIN_CLASSES.get(a, 2)]
 
 
 def _build_autoattack(model: nn.Module, n_classes: int, eps: float, norm: str, version: str,
-                      seed: int):
+                      seed: int, names: list[str] | None):
     import torchattacks
     from torchattacks import APGD, APGDT, FAB, MultiAttack, Square
 
-    if n_classes >= 4:
+    if names is None and n_classes >= 4:  # the library's own AutoAttack
         return torchattacks.AutoAttack(model, norm=norm, eps=eps, version=version,
                                        n_classes=n_classes, seed=seed)
-    # the same attacks with the same settings as torchattacks' AutoAttack, minus those needing ≥ 3/4 logits
+    names = autoattack_components(n_classes, version) if names is None else names
+    # same components and settings as torchattacks' AutoAttack for `version`
     restarts = 5 if version == "plus" else 1
     eot = 20 if version == "rand" else 1
     make = {
         "apgd-ce": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="ce", eot_iter=eot, n_restarts=restarts),
         "apgd-dlr": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="dlr", eot_iter=eot, n_restarts=restarts),
+        "apgd-t": lambda: APGDT(model, norm=norm, eps=eps, seed=seed, n_classes=n_classes, n_restarts=1),
         "fab": lambda: FAB(model, norm=norm, eps=eps, seed=seed, n_classes=n_classes, n_restarts=restarts),
         "fab-t": lambda: FAB(model, norm=norm, eps=eps, seed=seed, multi_targeted=True, n_classes=n_classes, n_restarts=1),
         "square": lambda: Square(model, norm=norm, eps=eps, seed=seed, n_queries=5000, n_restarts=1),
     }
-    attacks = [make[name]() for name in autoattack_components(n_classes, version)]
+    attacks = [make[name]() for name in names]
     return attacks[0] if len(attacks) == 1 else MultiAttack(attacks)
+
+
+def _check_attack_names(attacks: Sequence[str] | None, n_classes: int) -> list[str] | None:
+    if attacks is None:
+        return None
+    names = list(attacks)
+    if not names:
+        raise ConfigError(f"attacks=[] is empty; name some of {ATTACK_NAMES} or pass None.")
+    for name in names:
+        check_choice("attack", name, ATTACK_NAMES)
+        if n_classes < _MIN_CLASSES.get(name, 2):
+            raise ConfigError(f"attack {name!r} needs at least {_MIN_CLASSES[name]} classes; the model has {n_classes}.")
+    return names
 
 
 def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Tensor, *,
                       eps: float = 0.5, norm: str = "L2", version: str = "standard", seed: int = 0,
-                      batch_size: int = 500, device: str | torch.device = "auto") -> torch.Tensor:
+                      batch_size: int = 500, device: str | torch.device = "auto",
+                      attacks: Sequence[str] | None = None) -> torch.Tensor:
     """Per-sample robustness under AutoAttack (torchattacks): bool Tensor (n,), on the CPU.
 
     `classifier` maps pixel inputs in [0, 1] (wrap normalisation with `PixelSpace`) to (n, c)
     logits, or to one logit for a binary model (then attacked through `TwoLogits`). Flat inputs
-    (n, d) are handed to the attacks as (n, 1, h, w) views. A sample is robust if the returned
+    (n, d) are handed to the attacks as (n, 1, h, w) views; the attacks work in float32 (a float64
+    classifier is evaluated in float64 on the float32 iterates). A sample is robust if the returned
     adversarial example is still classified correctly; every returned perturbation is checked
     to lie in the ε-ball (+1e-5) and the [0, 1] box. The global torch RNG is left untouched.
+
+    With 4 or more classes and `attacks=None` this is `torchattacks.AutoAttack(version=...)` itself;
+    with fewer classes the components of `autoattack_components` are run in the same way.
+    `attacks` (names from ATTACK_NAMES) replaces the version's list by a cheaper subset, which is
+    then no longer AutoAttack's standard evaluation: meant for quick checks only.
     """
     check_choice("norm", norm, NORMS)
     check_choice("version", version, AUTOATTACK_VERSIONS)
@@ -340,11 +419,14 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
     check_range("batch_size", batch_size, lo=1, integer=True)
     check_range("seed", seed, lo=0, integer=True)
     dev = resolve_device(device)
-    if isinstance(classifier, TwoLayerEnsemble):
+    if isinstance(classifier, TwoLayerEnsemble) or (isinstance(classifier, PixelSpace)
+                                                    and isinstance(classifier.model, TwoLayerEnsemble)):
         raise ConfigError("autoattack needs one classifier on pixel inputs; pass PixelSpace(ensemble, member=k).")
     was_training = classifier.training
     model = classifier.to(dev).eval()
-    X = torch.as_tensor(X_pixel).to(device=dev, dtype=_module_dtype(model))
+    if _module_dtype(model) != torch.float32:
+        model = _Float32Interface(model, _module_dtype(model))
+    X = torch.as_tensor(X_pixel).to(device=dev, dtype=torch.float32)
     n = X.shape[0]
     if n == 0:
         raise ConfigError("X_pixel is empty; the attack needs at least one sample.")
@@ -360,24 +442,26 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
         model = TwoLogits(model)
     n_classes = max(n_outputs, 2)
     y = _labels(y, n, n_outputs, dev)
-    if "square" in autoattack_components(n_classes, version) and min(X.shape[-2:]) < 5:
+    names = _check_attack_names(attacks, n_classes)
+    if "square" in (names or autoattack_components(n_classes, version)) and min(X.shape[-2:]) < 5:
         raise ConfigError(f"the Square attack in AutoAttack '{version}' needs images of at least 5×5 pixels; "
                           f"the inputs are viewed as {tuple(X.shape[1:])}. Use a feature count d whose "
                           "near-square factorisation has both sides ≥ 5 (e.g. 25 or 784), or version='rand'.")
     try:
-        return _run_autoattack(model, X, y, n_classes, eps, norm, version, seed, batch_size, dev)
+        return _run_autoattack(model, X, y, n_classes, eps, norm, version, seed, batch_size, dev, names)
     finally:
         classifier.train(was_training)
 
 
 def _run_autoattack(model: nn.Module, X: torch.Tensor, y: torch.Tensor, n_classes: int, eps: float,
-                    norm: str, version: str, seed: int, batch_size: int, dev: torch.device) -> torch.Tensor:
+                    norm: str, version: str, seed: int, batch_size: int, dev: torch.device,
+                    names: list[str] | None) -> torch.Tensor:
     n = X.shape[0]
     if eps == 0:
         with torch.no_grad(), exact_float32():
             return torch.cat([model(X[s:s + batch_size]).argmax(1) == y[s:s + batch_size]
                               for s in range(0, n, batch_size)]).cpu()
-    attack = _build_autoattack(model, n_classes, eps, norm, version, seed)
+    attack = _build_autoattack(model, n_classes, eps, norm, version, seed, names)
     attack.set_device(dev)
     robust = []
     # torchattacks reseeds the global RNG on every call; keep the caller's random state intact
@@ -403,8 +487,9 @@ def _check_adversarial(adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str
 
 def autoattack_accuracy(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Tensor, *,
                         eps: float = 0.5, norm: str = "L2", version: str = "standard", seed: int = 0,
-                        batch_size: int = 500, device: str | torch.device = "auto") -> float:
+                        batch_size: int = 500, device: str | torch.device = "auto",
+                        attacks: Sequence[str] | None = None) -> float:
     """Robust accuracy under AutoAttack: the fraction of `autoattack_robust` that is True."""
     robust = autoattack_robust(classifier, X_pixel, y, eps=eps, norm=norm, version=version,
-                               seed=seed, batch_size=batch_size, device=device)
+                               seed=seed, batch_size=batch_size, device=device, attacks=attacks)
     return float(robust.to(torch.float64).mean())

@@ -3,6 +3,7 @@
     cocorr data fetch NAME
     cocorr run FIGURE [--profile quick|paper] [--device auto|cpu|cuda] [--out DIR]
                       [--executor inprocess|dask] [--scheduler ADDR | --workers N] [--seeds N]
+                      [--retry-failed]
     cocorr sweep show DIR [--namespace NS|all]
     cocorr report [--json] [--profile P]
     cocorr bench [--quick] [--json PATH]
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or load) the runs of a figure and save the figure",
                          description="Run every missing run of a figure into the result store, then "
                          "plot it to DIR/figures/<figure>-<profile>.png.")
-    run.add_argument("figure", metavar="FIGURE", help="figure name, e.g. fig1 (see experiments.FIGURES)")
+    run.add_argument("figure", metavar="FIGURE", help="figure name, e.g. fig1 (an unknown name lists the valid ones)")
     run.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                      help="sizes to run at (default: $COCORR_PROFILE, else quick)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --executor dask: start a local cluster with N worker processes")
     run.add_argument("--seeds", metavar="N", type=_positive_int, default=None,
                      help="seeds 0..N-1 per grid cell (default: the profile's count)")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="rerun runs stored as failed (by default they are kept and reported)")
 
     sweep = sub.add_parser("sweep", help="inspect stored sweeps", description="Inspect stored sweeps.")
     sweep_sub = sweep.add_subparsers(dest="sweep_command", metavar="ACTION", parser_class=_Parser)
@@ -151,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     store = ResultStore(args.out)
     print(f"{args.figure} ({profile} profile): {len(configs)} runs, store {store.dir}", flush=True)
     summary = run_sweep(configs, store=store, executor=args.executor, scheduler=args.scheduler,
-                        workers=args.workers)
+                        workers=args.workers, retry_failed=args.retry_failed)
     print(summary, flush=True)
     df = load_sweep(store, configs)
 

@@ -174,13 +174,148 @@ def frozen_pattern_derivative(m: int = 2, d: int = 2) -> dict[str, sp.Expr]:
 # Numeric rates (batched over stacked networks, float64)
 # =====================================================================================
 
-EIG_TOL = 1e-13   # relative accuracy asked of ‖W‖₂ (the vector error is about √(tol·λ/gap))
+EIG_TOL = 1e-13     # relative accuracy asked of ‖D_xW‖₂ from Lanczos (vector error ≈ √(tol·λ/gap))
+DENSE_MAX = 128     # per-sample Gram matrices up to this size are solved exactly with eigh
+
+
+def top_eig_rank2(lam0: torch.Tensor, V0: torch.Tensor, B: torch.Tensor, Q: torch.Tensor,
+                  *, iters: int = 90, res_tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top eigenpair of G = V0 diag(lam0) V0ᵀ + B Q Bᵀ for a batch of K symmetric matrices.
+
+    lam0 (K, r) ascending and V0 (K, r, r) come from one eigh of G0; B (K, r, 2); Q (K, 2, 2)
+    symmetric with det Q ≤ 0 (one positive direction), so G has at most one eigenvalue above
+    λ₁(G0). That eigenvalue μ is the root of f(μ) = det(I − Pᵀ(μ − Λ)⁻¹P Q), P = V0ᵀB, on
+    (λ₁, ∞), found by bisection; the eigenvector is (μ − Λ)⁻¹P Q z with z spanning ker(I − MQ).
+    Members without such a root (e.g. B = 0), or whose residual exceeds `res_tol`, fall back to
+    a dense eigh. Cost O(K·r) per bisection step instead of O(K·r³) per eigh: this is what lets
+    the linear run track ‖W(t)‖₂ exactly at every GD step, since W(t) = W(0) + a gᵀ.
+    Returns λ (K,) and the unit eigenvector (K, r).
+    """
+    K, r = lam0.shape
+    eye = torch.eye(2, dtype=lam0.dtype, device=lam0.device)
+    P = V0.transpose(1, 2) @ B                                     # (K, r, 2)
+    l1 = lam0[:, -1]
+    tiny = torch.finfo(lam0.dtype).eps * l1.abs().clamp_min(1e-300)
+
+    def det_f(mu):
+        w = 1.0 / (mu[:, None] - lam0)
+        M = P.transpose(1, 2) @ (w[..., None] * P)
+        return torch.linalg.det(eye - M @ Q), M, w
+
+    lo = l1 + 4 * tiny
+    hi = l1 + torch.linalg.matrix_norm(Q, 2) * (P * P).sum((1, 2)) + 8 * tiny
+    has_root = det_f(lo)[0] < 0
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        neg = det_f(mid)[0] < 0                                    # f < 0 left of the root
+        lo, hi = torch.where(neg, mid, lo), torch.where(neg, hi, mid)
+    mu = 0.5 * (lo + hi)
+    _, M, w = det_f(mu)
+    A = eye - M @ Q
+    z0 = torch.stack([-A[:, 0, 1], A[:, 0, 0]], -1)                # null vector from either row
+    z1 = torch.stack([-A[:, 1, 1], A[:, 1, 0]], -1)
+    z = torch.where((z0.norm(dim=-1) >= z1.norm(dim=-1))[:, None], z0, z1)
+    y = w * (P @ (Q @ z[..., None]))[..., 0]
+    y = y / y.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    Py = (P.transpose(1, 2) @ y[..., None])[..., 0]
+    Gy = lam0 * y + (P @ (Q @ Py[..., None]))[..., 0]
+    lam = (y * Gy).sum(-1)                                         # Rayleigh quotient
+    res = (Gy - lam[:, None] * y).norm(dim=-1) / lam.abs().clamp_min(1e-300)
+    vec = (V0 @ y[..., None])[..., 0]
+    bad = (~has_root) | ~(res <= res_tol)
+    if bool(bad.any()):
+        idx = bad.nonzero(as_tuple=True)[0]
+        G = (V0[idx] * lam0[idx, None, :]) @ V0[idx].transpose(1, 2) + B[idx] @ Q[idx] @ B[idx].transpose(1, 2)
+        ev, evec = torch.linalg.eigh(0.5 * (G + G.transpose(1, 2)))
+        lam, vec = lam.clone(), vec.clone()
+        lam[idx], vec[idx] = ev[:, -1], evec[:, :, -1]
+    return lam.clamp_min(0), vec
+
+
+class LinearSpectrum:
+    """‖W‖₂ and its singular vectors for W = W(0) + a gᵀ (the linear network under GD, where
+    g = η Σ_{τ<t} x̃(τ)), from one eigh of the Gram of W(0) on its smaller side."""
+
+    def __init__(self, W0: torch.Tensor, a: torch.Tensor):
+        self.W0, self.a = W0, a
+        K, m, d = W0.shape
+        self.side = "m" if m <= d else "d"
+        G0 = W0 @ W0.transpose(1, 2) if self.side == "m" else W0.transpose(1, 2) @ W0
+        self.lam0, self.V0 = torch.linalg.eigh(G0)
+        self.c0 = torch.einsum("km,kmd->kd", a, W0)              # W(0)ᵀa
+        self.aa = (a * a).sum(-1)
+
+    def __call__(self, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """λ = ‖W‖₂² (K,), left vector v (K, m), right vector u (K, d) of W = W(0) + a gᵀ."""
+        a, W0 = self.a, self.W0
+        one = torch.ones_like(self.aa)
+        if self.side == "d":      # WᵀW = G0 + c0 gᵀ + g c0ᵀ + (aᵀa) g gᵀ
+            B = torch.stack([self.c0, g], -1)
+            Q = torch.stack([torch.stack([0 * one, one], -1), torch.stack([one, self.aa], -1)], -2)
+        else:                     # WWᵀ = G0 + a (W0 g)ᵀ + (W0 g) aᵀ + ‖g‖² a aᵀ
+            B = torch.stack([a, torch.einsum("kmd,kd->km", W0, g)], -1)
+            Q = torch.stack([torch.stack([(g * g).sum(-1), one], -1), torch.stack([one, 0 * one], -1)], -2)
+        lam, e = top_eig_rank2(self.lam0, self.V0, B, Q)
+        sigma = lam.sqrt().clamp_min(1e-300)[:, None]
+        if self.side == "d":
+            u = e
+            v = (torch.einsum("kmd,kd->km", W0, u) + a * (g * u).sum(-1, keepdim=True)) / sigma
+        else:
+            v = e
+            u = (torch.einsum("kmd,km->kd", W0, v) + g * (a * v).sum(-1, keepdim=True)) / sigma
+        return lam, v, u
+
+
+def _linear_terms(a, c, xt, lam, v, u, eta, W0x=None, acute=None) -> dict[str, torch.Tensor]:
+    aa = (a * a).sum(-1)
+    Na = (c * c).sum(-1)
+    av = (a * v).sum(-1)
+    half_dA = aa * (c * xt).sum(-1)                  # aᵀ(a x̃ᵀ)Wᵀa
+    half_dW = av * lam.sqrt() * (u * xt).sum(-1)     # (vᵀa)(x̃ᵀWᵀv), Wᵀv = σu
+    C = half_dA / Na - half_dW / lam
+    rho = (Na / (aa * lam)).sqrt()
+    out = {"rho": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "aTv2": av**2 / aa,
+           "half_dA": half_dA, "half_dW": half_dW}
+    if W0x is not None:
+        term1 = eta * (aa**2 - av**2) * acute
+        term2 = (a * W0x).sum(-1) * aa - (v * W0x).sum(-1) * av
+        out.update(acute=acute, term1=term1, term2=term2,
+                   decomp_residual=half_dA - half_dW - term1 - term2,
+                   bound=(term1 + term2) / lam, main_term=term1 / lam, rem_term=term2 / lam)
+    return out
+
+
+def linear_rate_terms(W: torch.Tensor, a: torch.Tensor, xt: torch.Tensor, *, W0: torch.Tensor | None = None,
+                      s: torch.Tensor | None = None, eta: float = 1.0) -> dict[str, torch.Tensor]:
+    """Exact rate of ϱ = ‖aᵀW‖/(‖a‖‖W‖₂) for stacked linear networks along Ẇ = a x̃ᵀ.
+
+    W (K, m, d), a (K, m), x̃ (K, d). dϱ/dt = η·C·ϱ for the GD flow Ẇ = η a x̃ᵀ, with
+      C = aᵀẆWᵀa/‖aᵀW‖² − vᵀẆWᵀv/‖W‖²  (= half_dA/N_a − half_dW/N_W),
+    v, u the top singular vectors of W (dense eigh here). With W0 and s (W = W0 + η a sᵀ) also
+    returns ① (`term1`), ② (`term2`), `acute` = sᵀx̃ and the decomposition residual
+    half_dA − half_dW − ① − ②, which is zero up to rounding.
+    """
+    K, m, d = W.shape
+    side = "m" if m <= d else "d"
+    G = W @ W.transpose(1, 2) if side == "m" else W.transpose(1, 2) @ W
+    evals, evecs = torch.linalg.eigh(G)
+    lam, e = evals[:, -1].clamp_min(0), evecs[:, :, -1]
+    sigma = lam.sqrt()[:, None]
+    if side == "m":
+        v, u = e, torch.einsum("kmd,km->kd", W, e) / sigma
+    else:
+        u, v = e, torch.einsum("kmd,kd->km", W, e) / sigma
+    c = torch.einsum("km,kmd->kd", a, W)
+    if W0 is None or s is None:
+        return _linear_terms(a, c, xt, lam, v, u, eta)
+    W0x = torch.einsum("kmd,kd->km", W0, xt)
+    return _linear_terms(a, c, xt, lam, v, u, eta, W0x=W0x, acute=(s * xt).sum(-1))
 
 
 def top_eigpairs(matvec, shape: tuple[int, int], dim: int, *, like: torch.Tensor,
                  warm: torch.Tensor | None = None, tol: float = EIG_TOL) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top eigenvalue and unit eigenvector of K×n symmetric PSD operators (block Lanczos from
-    `measures.top_eigenvalues`, warm-started from the previous GD step's vectors).
+    """Top eigenvalue and unit eigenvector of K×n symmetric PSD operators by block Lanczos
+    (`measures.top_eigenvalues`), warm-started from the previous GD step's vectors.
     matvec(V, idx) maps (K, n', 1, dim) → (K, n', 1, dim). Returns λ (K, n), v (K, n, dim)."""
     if warm is not None:
         warm = warm[:, :, None, :]
@@ -190,125 +325,74 @@ def top_eigpairs(matvec, shape: tuple[int, int], dim: int, *, like: torch.Tensor
     return lam.clamp_min(0), v / v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
 
 
-def _gram_matvec(G: torch.Tensor):
-    """matvec for Gram matrices G of shape (K, r, r) (one per member) or (K, n, r, r)."""
-    def matvec(V, idx):
-        if G.ndim == 3:
-            return V @ G[:, None]
-        return V @ (G if idx is None else G[:, idx])
-    return matvec
-
-
-def linear_spectral(G: torch.Tensor, side: str, W: torch.Tensor, warm: torch.Tensor | None = None):
-    """Top singular triple of W (K, m, d) from its Gram on the smaller side (`side` 'm': G = WWᵀ,
-    'd': G = WᵀW). Returns λ = ‖W‖₂² (K,), left vector v (K, m), right vector u (K, d), and the
-    eigenvector to warm-start the next call."""
-    K, r = G.shape[0], G.shape[-1]
-    lam, e = top_eigpairs(_gram_matvec(G), (K, 1), r, like=G, warm=warm)
-    lam, e = lam[:, 0], e[:, 0]
-    sigma = lam.sqrt().clamp_min(1e-300)[:, None]
-    if side == "m":
-        v = e
-        u = torch.einsum("kmd,km->kd", W, v) / sigma
-    else:
-        u = e
-        v = torch.einsum("kmd,kd->km", W, u) / sigma
-    return lam, v, u, e[:, None, :]
-
-
-def linear_rate_terms(W: torch.Tensor, a: torch.Tensor, xt: torch.Tensor, *, W0: torch.Tensor | None = None,
-                      s: torch.Tensor | None = None, eta: float = 1.0, spectral=None) -> dict[str, torch.Tensor]:
-    """Exact rate of ϱ = ‖aᵀW‖/(‖a‖‖W‖₂) for stacked linear networks, along Ẇ = a x̃ᵀ.
-
-    W (K, m, d), a (K, m), x̃ (K, d). dϱ/dt = η·C·ϱ for the GD flow Ẇ = η a x̃ᵀ, with
-      C = aᵀẆWᵀa/‖aᵀW‖² − vᵀẆWᵀv/‖W‖²  (= half_dA/N_a − half_dW/N_W).
-    With W0 and s (W = W0 + η a sᵀ) also returns ① (`term1`), ② (`term2`) and the
-    decomposition residual half_dA − half_dW − ① − ②, which is zero up to rounding.
-    `spectral` = (λ, v, u) if already known, else computed exactly with eigh.
-    """
-    if spectral is None:
-        K, m, d = W.shape
-        side = "m" if m <= d else "d"
-        G = W @ W.transpose(1, 2) if side == "m" else W.transpose(1, 2) @ W
-        evals, evecs = torch.linalg.eigh(G)
-        lam, e = evals[:, -1].clamp_min(0), evecs[:, :, -1]
-        sigma = lam.sqrt()[:, None]
-        if side == "m":
-            v, u = e, torch.einsum("kmd,km->kd", W, e) / sigma
-        else:
-            u, v = e, torch.einsum("kmd,kd->km", W, e) / sigma
-    else:
-        lam, v, u = spectral
-    aa = (a * a).sum(-1)
-    c = torch.einsum("km,kmd->kd", a, W)             # Wᵀa
-    Na = (c * c).sum(-1)
-    av = (a * v).sum(-1)
-    half_dA = aa * (c * xt).sum(-1)                  # aᵀ(a x̃ᵀ)Wᵀa
-    half_dW = av * lam.sqrt() * (u * xt).sum(-1)     # (vᵀa)(x̃ᵀWᵀv), Wᵀv = σu
-    C = half_dA / Na - half_dW / lam
-    rho = (Na / (aa * lam)).sqrt()
-    out = {"rho": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "aTv2": av**2 / aa,
-           "half_dA": half_dA, "half_dW": half_dW}
-    if W0 is not None and s is not None:
-        W0x = torch.einsum("kmd,kd->km", W0, xt)
-        acute = (s * xt).sum(-1)
-        term1 = eta * (aa**2 - av**2) * acute
-        term2 = (a * W0x).sum(-1) * aa - (v * W0x).sum(-1) * av
-        out.update(acute=acute, term1=term1, term2=term2,
-                   decomp_residual=half_dA - half_dW - term1 - term2,
-                   bound=(term1 + term2) / lam, main_term=term1 / lam, rem_term=term2 / lam)
-    return out
-
-
-def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: torch.Tensor,
-                    D: torch.Tensor | None = None, *, warm: torch.Tensor | None = None,
-                    eta: float = 1.0) -> dict[str, torch.Tensor]:
-    """RMS co-correlation of stacked ReLU networks and its exact rate along Ẇ = Gdir with the
-    activation pattern D frozen (Theorem 5.5's Ḋ = 0).
-
-    ϱ² = mean_x ‖aᵀD_xW‖² / (‖a‖² mean_x ‖D_xW‖₂²) over the rows of X (n, d), and
-      C = mean Ṅ_a/(2 mean N_a) − mean Ṅ_W/(2 mean N_W),
-      ½Ṅ_a(x) = aᵀD_x G WᵀD_x a,  ½Ṅ_W(x) = v_xᵀD_x G WᵀD_x v_x  (v_x: top left-singular
-      vector of D_xW). D defaults to the pattern of W itself; passing another one evaluates
-      ϱ with that pattern held fixed. Returns ϱ, C, pred = ηCϱ, the per-sample vectors (`vecs`,
-      to warm-start the next call) and the pattern `D`.
-    """
+def relu_pattern_norms(W: torch.Tensor, D: torch.Tensor, *, vectors: bool = True,
+                       warm: torch.Tensor | None = None):
+    """λ_x = ‖D_xW‖₂² for stacked W (K, m, d) and patterns D (K, n, m), and (if `vectors`) the
+    top left-singular vectors v_x (K, n, m). Exact eigh of D_xWWᵀD_x when m ≤ DENSE_MAX,
+    else warm-started Lanczos on the smaller side."""
     K, m, d = W.shape
-    n = X.shape[0]
-    if D is None:
-        D = activation_derivative(torch.einsum("nd,kmd->knm", X, W), "relu")
-    Da = D * a[:, None, :]                                       # (K, n, m)
-    c = Da @ W                                                   # WᵀD_x a, (K, n, d)
-    Na = (c * c).sum(-1)
-    side = "m" if m <= d else "d"
-    if side == "m":
+    n = D.shape[1]
+    if m <= DENSE_MAX:
+        H = W @ W.transpose(1, 2)
+        M = H[:, None] * (D[..., :, None] * D[..., None, :])
+        if not vectors:
+            return torch.linalg.eigvalsh(M)[..., -1].clamp_min(0), None
+        ev, evec = torch.linalg.eigh(M)
+        return ev[..., -1].clamp_min(0), evec[..., -1]
+    if m <= d:
         H = W @ W.transpose(1, 2)
 
         def matvec(V, idx):
             Dm = (D if idx is None else D[:, idx])[:, :, None, :]
             Kk, nv, b, _ = V.shape
             return ((V * Dm).reshape(Kk, nv * b, m) @ H).reshape(Kk, nv, b, m) * Dm
-        lam, e = top_eigpairs(matvec, (K, n), m, like=W, warm=warm)
-        Dv = D * e                                               # = v_x (already supported on D)
-        w = Dv @ W                                               # WᵀD_x v_x, (K, n, d)
-    else:
-        def matvec(V, idx):
-            Dm = (D if idx is None else D[:, idx])[:, :, None, :]
-            Kk, nv, b, _ = V.shape
-            Z = (V.reshape(Kk, nv * b, d) @ W.transpose(1, 2)).reshape(Kk, nv, b, m) * Dm
-            return (Z.reshape(Kk, nv * b, m) @ W).reshape(Kk, nv, b, d)
-        lam, e = top_eigpairs(matvec, (K, n), d, like=W, warm=warm)
-        sigma = lam.sqrt().clamp_min(1e-300)[..., None]
-        Dv = D * (e @ W.transpose(1, 2)) / sigma                 # v_x = D_x W u_x / σ_x
-        w = Dv @ W
+        lam, v = top_eigpairs(matvec, (K, n), m, like=W, warm=warm)
+        return lam, D * v
+    def matvec(V, idx):
+        Dm = (D if idx is None else D[:, idx])[:, :, None, :]
+        Kk, nv, b, _ = V.shape
+        Z = (V.reshape(Kk, nv * b, d) @ W.transpose(1, 2)).reshape(Kk, nv, b, m) * Dm
+        return (Z.reshape(Kk, nv * b, m) @ W).reshape(Kk, nv, b, d)
+    uw = None if warm is None else warm @ W / warm.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+    lam, u = top_eigpairs(matvec, (K, n), d, like=W, warm=uw)
+    v = D * (u @ W.transpose(1, 2))
+    return lam, v / v.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+
+
+def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: torch.Tensor,
+                    D: torch.Tensor | None = None, *, warm: torch.Tensor | None = None,
+                    eta: float = 1.0) -> dict[str, torch.Tensor]:
+    """RMS co-correlation of stacked ReLU networks over the inputs X (n, d) and its exact rate
+    along Ẇ = Gdir with the activation pattern frozen (Theorem 5.5's Ḋ = 0):
+
+    ϱ² = mean_x ‖aᵀD_xW‖² / (‖a‖² mean_x ‖D_xW‖₂²),
+    C = mean ½Ṅ_a / mean N_a − mean ½Ṅ_W / mean N_W with
+      ½Ṅ_a(x) = aᵀD_x G WᵀD_x a,  ½Ṅ_W(x) = v_xᵀD_x G WᵀD_x v_x (Hellmann–Feynman),
+    v_x the top left-singular vector of D_xW. D defaults to W's own pattern on X.
+    Returns ϱ, C, pred = ηCϱ, the per-sample N_a, N_W, vectors `vecs` and `D`.
+    """
+    if D is None:
+        D = activation_derivative(torch.einsum("nd,kmd->knm", X, W), "relu")
+    Da = D * a[:, None, :]                                       # (K, n, m)
+    c = Da @ W                                                   # WᵀD_x a, (K, n, d)
+    Na = (c * c).sum(-1)
+    lam, v = relu_pattern_norms(W, D, warm=warm)
+    Dv = D * v
+    w = Dv @ W                                                   # WᵀD_x v_x
     aa = (a * a).sum(-1)
     half_dNa = (Da * (c @ Gdir.transpose(1, 2))).sum(-1)
     half_dNW = (Dv * (w @ Gdir.transpose(1, 2))).sum(-1)
     mean_Na, mean_NW = Na.mean(1), lam.mean(1)
     C = half_dNa.mean(1) / mean_Na - half_dNW.mean(1) / mean_NW
     rho = (mean_Na / (aa * mean_NW)).sqrt()
-    return {"rho": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam,
-            "vecs": e, "D": D}
+    return {"rho": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "vecs": v, "D": D}
+
+
+def relu_rho(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor, warm: torch.Tensor | None = None) -> torch.Tensor:
+    """RMS co-correlation (K,) of stacked ReLU networks with the activation pattern D (K, n, m)."""
+    Na = ((D * a[:, None, :]) @ W).square().sum(-1)
+    lam, _ = relu_pattern_norms(W, D, vectors=W.shape[1] > DENSE_MAX, warm=warm)
+    return (Na.mean(1) / ((a * a).sum(-1) * lam.mean(1))).sqrt()
 
 
 # =====================================================================================
@@ -336,7 +420,7 @@ def _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scale
 
 
 def _frame(width: int, qs, seeds, cols: dict[str, torch.Tensor], steps: int) -> pd.DataFrame:
-    """(steps, K) tensors → long-by-member DataFrame with one row per (member, step)."""
+    """(steps, K) tensors → DataFrame with one row per (member, step)."""
     K = len(qs)
     base = {"width": np.full(K * steps, width), "q": np.repeat(np.asarray(qs, float), steps),
             "seed": np.repeat(np.asarray(seeds, int), steps), "step": np.tile(np.arange(steps), K)}
@@ -354,8 +438,8 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     rho, drho (= ϱ(t+1) − ϱ(t)), pred (= η C(t) ϱ(t)), C, acute (Σ_{τ<t} x̃(τ)ᵀx̃(t)), term1 (①),
     term2 (②), decomp_residual, bound ((① + ②)/‖W‖²), main_term (①/‖W‖²), rem_term (②/‖W‖²),
     half_dA (½ d‖aᵀW‖²/dt per unit η), aTv2, N_W (‖W‖₂²), xt_norm, loss, rem_bound
-    ((1/n)Σ‖W(0)xᵢ‖), and every `probe_every` steps err_1, err_<scale> = |ϱ(W + hηa x̃ᵀ) − ϱ −
-    hηCϱ| for h = 1 and each probe scale (the one-step error at smaller step sizes).
+    ((1/n)Σ‖W(0)xᵢ‖), and every `probe_every` steps err_1, err_<scale> = |ϱ(W + h·η a x̃ᵀ) − ϱ −
+    h·ηCϱ| for h = 1 and each probe scale (the one-step error at smaller step sizes).
     """
     _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales)
     dev = resolve_device(device)
@@ -363,59 +447,38 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     n, d = X.shape
     model = TwoLayerEnsemble.init(d, width, qs, seeds, head="theory", activation="linear",
                                   dtype=torch.float64, device=dev)
-    W = model.W.detach().clone()
+    W0 = model.W.detach().clone()
     a = model.A[:, 0, :].clone()
-    W0 = W.clone()
-    K, m, _ = W.shape
-    side = "m" if m <= d else "d"
-    G = W @ W.transpose(1, 2) if side == "m" else W.transpose(1, 2) @ W
-    aa = (a * a).sum(-1)
-    s = torch.zeros(K, d, dtype=W.dtype, device=dev)
+    K = W0.shape[0]
+    spectrum = LinearSpectrum(W0, a)
+    aa = spectrum.aa
+    g = torch.zeros(K, d, dtype=W0.dtype, device=dev)            # W = W0 + a gᵀ, g = η Σ_{τ<t} x̃(τ)
     rem_bound = torch.einsum("nd,kmd->knm", X, W0).norm(dim=-1).mean(-1)
     keys = ("rho", "pred", "C", "acute", "term1", "term2", "decomp_residual", "bound", "main_term",
             "rem_term", "half_dA", "aTv2", "N_W", "xt_norm", "loss")
-    rec = {k: torch.empty(steps + 1, K, dtype=W.dtype, device=dev) for k in keys}
-    probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=W.dtype, device=dev)
+    rec = {k: torch.empty(steps + 1, K, dtype=W0.dtype, device=dev) for k in keys}
+    probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=W0.dtype, device=dev)
               for sc in (1.0, *probe_scales)}
-    warm = None
     for t in range(steps + 1):
-        c = torch.einsum("km,kmd->kd", a, W)
-        u = c @ X.T                                               # aᵀW x for every sample
-        resid, loss = _bce_residual(u, y)
+        c = spectrum.c0 + aa[:, None] * g                         # Wᵀa
+        resid, loss = _bce_residual(c @ X.T, y)                   # u_i = aᵀW x_i
         xt = resid @ X / n                                        # x̃(t), (K, d)
-        lam, v, uvec, warm = linear_spectral(G, side, W, warm)
-        terms = linear_rate_terms(W, a, xt, W0=W0, s=s, eta=eta, spectral=(lam, v, uvec))
+        lam, v, u = spectrum(g)
+        W0x = torch.einsum("kmd,kd->km", W0, xt)
+        terms = _linear_terms(a, c, xt, lam, v, u, eta, W0x=W0x, acute=(g * xt).sum(-1) / eta)
+        terms.update(xt_norm=xt.norm(dim=-1), loss=loss)
         for k in keys:
-            if k == "xt_norm":
-                rec[k][t] = xt.norm(dim=-1)
-            elif k == "loss":
-                rec[k][t] = loss
-            else:
-                rec[k][t] = terms[k]
+            rec[k][t] = terms[k]
         if t == steps:
             break
-        Wx = torch.einsum("kmd,kd->km", W, xt)
-
-        def gram_after(h: float) -> torch.Tensor:
-            # exact Gram of W + h a x̃ᵀ (a rank-two change)
-            if side == "m":
-                return (G + h * (Wx[:, :, None] * a[:, None, :] + a[:, :, None] * Wx[:, None, :])
-                        + h * h * (xt * xt).sum(-1)[:, None, None] * a[:, :, None] * a[:, None, :])
-            return (G + h * (c[:, :, None] * xt[:, None, :] + xt[:, :, None] * c[:, None, :])
-                    + h * h * aa[:, None, None] * xt[:, :, None] * xt[:, None, :])
-
-        if probe_every and t % probe_every == 0 and probe_scales:
-            hs = [eta * sc for sc in probe_scales]
-            Gs = torch.stack([gram_after(h) for h in hs], 1)      # (K, S, r, r)
-            lam_h, _ = top_eigpairs(_gram_matvec(Gs), (K, len(hs)), Gs.shape[-1], like=Gs,
-                                    warm=warm.expand(K, len(hs), -1).clone())
-            for j, (sc, h) in enumerate(zip(probe_scales, hs)):
+        if probe_every and t % probe_every == 0:
+            for sc in probe_scales:                               # loop over step sizes only
+                h = eta * sc
+                lam_h, _, _ = spectrum(g + h * xt)
                 Na_h = ((c + h * aa[:, None] * xt) ** 2).sum(-1)
-                rho_h = (Na_h / (aa * lam_h[:, j])).sqrt()
+                rho_h = (Na_h / (aa * lam_h)).sqrt()
                 probes[f"err_{sc:g}"][t] = (rho_h - terms["rho"] - h * terms["C"] * terms["rho"]).abs()
-        G = gram_after(eta)
-        W = W + eta * a[:, :, None] * xt[:, None, :]
-        s = s + xt
+        g = g + eta * xt
     cols = {k: rec[k][:steps] for k in keys}
     cols["drho"] = rec["rho"][1:] - rec["rho"][:steps]
     if probe_every:
@@ -431,25 +494,31 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
 @torch.no_grad()
 def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[float],
                   seeds: Sequence[int], eta: float, steps: int, probe_every: int = 10,
-                  probe_scales: Sequence[float] = (0.5, 0.25), device="auto") -> pd.DataFrame:
+                  probe_scales: Sequence[float] = (0.5, 0.25), n_eval: int | None = None,
+                  device="auto") -> pd.DataFrame:
     """Full-batch GD on BCE for K ReLU networks aᵀσ(Wx), recording Theorem 5.5's quantities
-    at every step (ϱ is the RMS co-correlation over the training inputs):
+    at every step. ϱ is the RMS co-correlation over the first `n_eval` training inputs (all
+    by default); the gradient always uses all n.
 
     rho, drho (measured ϱ(t+1) − ϱ(t)), pred (ηCϱ with D frozen), C, drho_frozen (ϱ at W(t+1)
-    evaluated with the old pattern D(t), minus ϱ(t)), flip_frac (fraction of (unit, sample)
-    pairs whose activation flips in the step), loss, and every `probe_every` steps err_1,
-    err_<scale>: the frozen-pattern one-step error |ϱ_D(W + hηG) − ϱ − hηCϱ|.
+    with the old pattern D(t), minus ϱ(t)), flip_frac (fraction of (unit, sample) pairs whose
+    activation flips in the step, over all n), flip_frac_eval (over the evaluation inputs),
+    loss, and every `probe_every` steps err_1, err_<scale>: the frozen-pattern one-step error
+    |ϱ_D(W + h·ηG) − ϱ − h·ηCϱ|.
     """
     _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales)
     dev = resolve_device(device)
     X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
     n, d = X.shape
+    n_eval = n if n_eval is None else n_eval
+    check_range("n_eval", n_eval, lo=1, hi=n, integer=True)
     model = TwoLayerEnsemble.init(d, width, qs, seeds, head="theory", activation="relu",
                                   dtype=torch.float64, device=dev)
     W = model.W.detach().clone()
     a = model.A[:, 0, :].clone()
     K = W.shape[0]
-    keys = ("rho", "pred", "C", "drho_frozen", "flip_frac", "loss")
+    Xe = X[:n_eval]
+    keys = ("rho", "pred", "C", "drho_frozen", "flip_frac", "flip_frac_eval", "loss")
     rec = {k: torch.full((steps + 1, K), float("nan"), dtype=W.dtype, device=dev) for k in keys}
     probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=W.dtype, device=dev)
               for sc in (1.0, *probe_scales)}
@@ -459,21 +528,23 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
         D = activation_derivative(Z, "relu")
         u = (torch.relu(Z) * a[:, None, :]).sum(-1)
         resid, loss = _bce_residual(u, y)
-        Gdir = ((resid / n)[:, :, None] * D * a[:, None, :]).transpose(1, 2) @ X   # −∂L/∂W, (K, m, d)
-        terms = relu_rate_terms(W, a, X, Gdir, D, warm=warm, eta=eta)
+        Gdir = ((resid / n)[:, :, None] * D * a[:, None, :]).transpose(1, 2) @ X   # −∂L/∂W (K, m, d)
+        De = D[:, :n_eval]
+        terms = relu_rate_terms(W, a, Xe, Gdir, De, warm=warm, eta=eta)
         warm = terms["vecs"]
         rec["rho"][t], rec["C"][t], rec["pred"][t], rec["loss"][t] = terms["rho"], terms["C"], terms["pred"], loss
         if D_prev is not None:
-            rec["flip_frac"][t - 1] = (D != D_prev).to(W.dtype).mean((1, 2))
+            flips = (D != D_prev).to(W.dtype)
+            rec["flip_frac"][t - 1] = flips.mean((1, 2))
+            rec["flip_frac_eval"][t - 1] = flips[:, :n_eval].mean((1, 2))
         if t == steps:
             break
-        frozen = relu_rate_terms(W + eta * Gdir, a, X, Gdir, D, warm=warm)
-        rec["drho_frozen"][t] = frozen["rho"] - terms["rho"]
+        rec["drho_frozen"][t] = relu_rho(W + eta * Gdir, a, De, warm) - terms["rho"]
         if probe_every and t % probe_every == 0:
             probes["err_1"][t] = (rec["drho_frozen"][t] - terms["pred"]).abs()
-            for sc in probe_scales:
+            for sc in probe_scales:                               # loop over step sizes only
                 h = eta * sc
-                rho_h = relu_rate_terms(W + h * Gdir, a, X, Gdir, D, warm=warm)["rho"]
+                rho_h = relu_rho(W + h * Gdir, a, De, warm)
                 probes[f"err_{sc:g}"][t] = (rho_h - terms["rho"] - h * terms["C"] * terms["rho"]).abs()
         D_prev = D
         W = W + eta * Gdir
@@ -504,6 +575,7 @@ class DynamicsSettings:
     eta: float
     seeds: int
     probe_every: int
+    n_eval: int                    # inputs over which the ReLU ϱ is averaged
     classes: tuple[int, int] = (0, 1)
 
 
@@ -511,14 +583,15 @@ def dynamics_settings(profile: str | None = None) -> DynamicsSettings:
     """quick: a few widths on two CPU cores; paper: the paper's width range (meant for a GPU)."""
     prof = get_profile(profile)
     if prof.name == "quick":
-        return DynamicsSettings(linear_widths=(64, 512, 4096), relu_widths=(64, 256),
+        return DynamicsSettings(linear_widths=(64, 512, 4096), relu_widths=(32, 128),
                                 qs=(-0.1, 0.1, 0.25), n=prof.theory_n, steps=prof.theory_steps,
-                                relu_steps=prof.theory_steps // 2, eta=1.0, seeds=1,
-                                probe_every=max(1, prof.theory_steps // 20))
+                                relu_steps=prof.theory_steps // 4, eta=1.0, seeds=1,
+                                probe_every=max(1, prof.theory_steps // 40), n_eval=64)
     return DynamicsSettings(linear_widths=tuple(2**k for k in range(4, 14)),
                             relu_widths=(64, 256, 1024, 4096), qs=tuple(prof.qs), n=prof.theory_n,
                             steps=prof.theory_steps, relu_steps=prof.theory_steps, eta=1.0,
-                            seeds=prof.seeds, probe_every=max(1, prof.theory_steps // 50))
+                            seeds=prof.seeds, probe_every=max(1, prof.theory_steps // 50),
+                            n_eval=prof.theory_n)
 
 
 def _theory_data(st: DynamicsSettings):
@@ -530,13 +603,15 @@ def _run_all(activation: str, st: DynamicsSettings, device) -> pd.DataFrame:
     X, y = _theory_data(st)
     qs = [q for q in st.qs for _ in range(st.seeds)]
     seeds = [s for _ in st.qs for s in range(st.seeds)]
-    sim = simulate_linear if activation == "linear" else simulate_relu
-    widths = st.linear_widths if activation == "linear" else st.relu_widths
-    steps = st.steps if activation == "linear" else st.relu_steps
     # one batched run per width (members of one width share one stacked W)
-    return pd.concat([sim(X, y, width=w, qs=qs, seeds=seeds, eta=st.eta, steps=steps,
-                          probe_every=st.probe_every, device=device) for w in widths],
-                     ignore_index=True)
+    if activation == "linear":
+        runs = [simulate_linear(X, y, width=w, qs=qs, seeds=seeds, eta=st.eta, steps=st.steps,
+                                probe_every=st.probe_every, device=device) for w in st.linear_widths]
+    else:
+        runs = [simulate_relu(X, y, width=w, qs=qs, seeds=seeds, eta=st.eta, steps=st.relu_steps,
+                              probe_every=st.probe_every, n_eval=st.n_eval, device=device)
+                for w in st.relu_widths]
+    return pd.concat(runs, ignore_index=True)
 
 
 @lru_cache(maxsize=8)

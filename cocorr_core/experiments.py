@@ -220,10 +220,10 @@ def _attack_metrics(model, cfgs: Sequence[RunConfig], Xpix: torch.Tensor, y: tor
                 out[k][f"pgd_accuracy{name}"] = float(pgd[k])
         for k, cfg in enumerate(cfgs):
             if alive[k] and cfg.attack_n > 0:
-                clf = PixelSpace(model.as_classifier(k)).eval()
                 n = min(cfg.attack_n, len(y))
                 out[k][f"autoattack_accuracy{name}"] = autoattack_accuracy(
-                    clf, Xpix[:n], y[:n], eps=eps, norm="L2", version="standard", seed=cfg.seed)
+                    PixelSpace(model, member=k), Xpix[:n], y[:n], eps=eps, norm="L2", version="standard",
+                    seed=cfg.seed, device=Xpix.device)
     return out
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from .config import ConfigError, RunConfig
+from .config import ConfigError, RunConfig, UserError
 from .store import (METRIC_COLUMNS, ResultStore, as_store, base_provenance, config_columns, now_iso,
                     tidy_metrics)
 
@@ -91,6 +91,7 @@ def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner)
 
     Runs where the runner raised, returned no outcome, reported failure, or produced a
     non-finite value are stored with status 'failed' (and the epoch where it happened).
+    A `UserError` from the runner (bad input, not a failed run) propagates and stores nothing.
     """
     start, t0 = now_iso(), time.perf_counter()
     outcomes: dict[str, Any] = {}
@@ -98,6 +99,8 @@ def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner)
     try:
         for out in runner(list(configs)) or []:
             outcomes[out.config.key()] = out
+    except UserError:
+        raise  # bad input (missing data, no GPU): stop the sweep with its message, store nothing
     except Exception as exc:
         group_error = f"{type(exc).__name__}: {exc} [{_last_frame(exc)}]"
     end, wall = now_iso(), time.perf_counter() - t0
@@ -275,6 +278,8 @@ def _run_on(pool, groups, store, runner, summary, bar) -> None:
             group = futures[fut]
             try:
                 records = fut.result()
+            except UserError:
+                raise
             except Exception as exc:  # the task itself died (worker lost, pickling, disk)
                 records = _store_group_failure(group, store, exc)
             _tally(summary, records)

@@ -278,7 +278,8 @@ def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Te
     loss_fn maps inputs (..., n, d) to per-sample losses (..., n). All radii and samples move
     together as one batch (R, n, d). The start is `init` (a direction per sample, e.g. the
     loss gradient, which maximises the first-order model) scaled to the sphere of radius r;
-    normalised-gradient steps of size 2.5 r / steps, projected back onto the ball. Returns
+    normalised-gradient steps whose size decays linearly from r/2 to r/200 (large moves first,
+    then refinement), projected back onto the ball. Returns
     the best loss seen per radius and sample, (R, n)."""
     check_range("steps", steps, lo=1, integer=True)
     r = torch.as_tensor(list(radii), dtype=X.dtype, device=X.device)
@@ -290,8 +291,8 @@ def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Te
     direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-300)
     eps = (rr * direction.expand(R, n, d)).clone()
     best = torch.full((R, n), -math.inf, dtype=X.dtype, device=X.device)
-    step = 2.5 * rr / steps
-    for _ in range(steps + 1):
+    for k in range(steps + 1):
+        step = rr * (0.5 * (1 - k / steps) + 0.005)
         eps.requires_grad_(True)
         loss = loss_fn(X + eps)
         (grad,) = torch.autograd.grad(loss.sum(), eps)
@@ -392,6 +393,7 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
         raise ConfigError(f"ns={list(ns)} asks for more samples than X has ({X.shape[0]}).")
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     rows = []
+    chunk_elems = 2**24                                              # Gaussian draws per batch
     for n in ns:
         Xn = X[:n]
         evals, evecs = torch.linalg.eigh(Xn @ Xn.T)
@@ -400,9 +402,13 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
             for m in widths:
                 for q in qs:
                     sigma = float(m) ** (-(1 + 2 * q) / 2)
-                    G = torch.randn(trials, m, n, generator=gen, dtype=torch.float64, device=dev)
-                    Z = sigma * (G if setting == "iid" else G @ L.T)    # columns are W(0) x_i
-                    mean_norm = Z.norm(dim=1).mean(dim=1).cpu().numpy()
+                    parts, per = [], max(1, chunk_elems // (m * n))
+                    for start in range(0, trials, per):
+                        G = torch.randn(min(per, trials - start), m, n, generator=gen,
+                                        dtype=torch.float64, device=dev)
+                        Z = sigma * (G if setting == "iid" else G @ L.T)    # columns are W(0) x_i
+                        parts.append(Z.norm(dim=1).mean(dim=1))
+                    mean_norm = torch.cat(parts).cpu().numpy()
                     target = float(m) ** (-q)
                     rate = float(lemmaB2_rate(m, n, q, delta))
                     for t, v in enumerate(mean_norm):
@@ -454,38 +460,56 @@ def log_checkpoints(steps: int, count: int = 16, early: int = 0) -> list[int]:
     return sorted(p for p in pts if 0 <= p <= steps)
 
 
+def linear_gd(W0: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float,
+              checkpoints: Sequence[int]) -> dict[int, dict[str, torch.Tensor]]:
+    """Full-batch GD on BCE for linear nets u = a^T W x with ||a|| = 1, exactly, in O(K n d) per step.
+
+    The gradient of the loss in W is a xt^T with xt = (1/n) sum_i (sig(u_i) - y_i) x_i, so
+    W(t) = W(0) + a s(t)^T with s(t+1) = s(t) - lr * xt(t) (Lemma B.1 of the paper) and
+    u_i = (W(0)^T a + s)^T x_i. Only s is iterated; W(t) is formed at the checkpoints, where
+    `linear_cocorrelation` and the loss are recorded. W0 (K, m, d), a (K, m)."""
+    check_range("steps", steps, lo=0, integer=True)
+    check_range("lr", lr, lo=0.0, lo_open=True)
+    a_norm = a.norm(dim=-1)
+    if not torch.allclose(a_norm, torch.ones_like(a_norm), atol=1e-10):
+        raise ConfigError("linear_gd needs unit-norm heads a (the theory head +-1/sqrt(m)).")
+    marks = set(int(c) for c in checkpoints)
+    b = torch.einsum("km,kmd->kd", a, W0)                   # W(0)^T a
+    s = torch.zeros_like(b)
+    out = {}
+    for t in range(steps + 1):
+        u = (b + s) @ X.T                                    # (K, n)
+        if t in marks:
+            W = W0 + a[:, :, None] * s[:, None, :]
+            rec = linear_cocorrelation(W, a)
+            rec["train_loss"] = bce_loss(u, y).mean(-1)
+            out[t] = rec
+        if t < steps:
+            s = s - lr * ((torch.sigmoid(u) - y) @ X) / X.shape[0]
+    return out
+
+
 def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
                     steps: int, lr: float, checkpoints: Sequence[int], seed: int = 0,
                     device: str | torch.device = "auto") -> pd.DataFrame:
-    """Theory setting: linear two-layer nets a^T W x (head +-1/sqrt(m)), full-batch GD on BCE,
-    every q of one width trained as one ensemble (same seed, so W(0) differs only by scale).
-    Records exact varrho, (a^T v)^2 and ||W||_2 at the checkpoints. One row per
-    (width, q, step)."""
+    """Theory setting: linear two-layer nets a^T W x (head +-1/sqrt(m)), full-batch GD on BCE
+    (`linear_gd`); all q of one width share the seed, so their W(0) differ only in scale.
+    Exact varrho, (a^T v)^2, ||W||_2 and the loss at the checkpoints; one row per (width, q, step)."""
     from .models import TwoLayerEnsemble
-    from .train import train_ensemble
 
     dev = resolve_device(device)
-    marks = set(int(c) for c in checkpoints)
-    frames = []
+    X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
+    rows = []
     for m in widths:
         model = TwoLayerEnsemble.init(X.shape[1], m, list(qs), [seed] * len(qs), head="theory",
                                       activation="linear", dtype=torch.float64, device=dev)
-
-        def hook(epoch, mdl):
-            if epoch not in marks:
-                return None
-            return linear_cocorrelation(mdl.W.detach(), mdl.A[:, 0, :])
-
-        res = train_ensemble(model, X.to(dev), y.to(dev), optimizer="gd", loss="bce", lr=lr,
-                             batch_size=X.shape[0], epochs=steps, on_epoch=hook)
-        h = res.history
-        h = h[h["epoch"].isin(marks)]
-        wide = h.pivot_table(index=["epoch", "member"], columns="metric", values="value").reset_index()
-        wide["width"] = m
-        wide["q"] = [qs[k] for k in wide["member"]]
-        frames.append(wide.rename(columns={"epoch": "step"}).drop(columns="member"))
+        traj = linear_gd(model.W.detach(), model.A[:, 0, :], X, y, steps=steps, lr=lr, checkpoints=checkpoints)
+        for t, rec in traj.items():
+            vals = {k: v.cpu().numpy() for k, v in rec.items()}
+            for k, q in enumerate(qs):
+                rows.append({"width": m, "q": q, "step": t, **{name: float(v[k]) for name, v in vals.items()}})
     cols = ["width", "q", "step", "varrho", "alignment", "spectral_norm", "head_norm", "train_loss"]
-    return pd.concat(frames, ignore_index=True)[cols]
+    return pd.DataFrame(rows)[cols].sort_values(["width", "q", "step"], ignore_index=True)
 
 
 def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
@@ -514,3 +538,194 @@ def loglog_fit(x, y) -> dict[str, float]:
     spearman = float(np.corrcoef(rx, ry)[0, 1])
     return {"slope": float(slope), "intercept": float(intercept), "spearman": spearman,
             "used": int(ok.sum()), "dropped": int((~ok).sum())}
+
+
+def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_eval: torch.Tensor, *,
+                     width: int, q: float, steps: int, lr: float, radii: Sequence[float],
+                     attack_steps: int = 40, seed: int = 0,
+                     device: str | torch.device = "auto") -> pd.DataFrame:
+    """Theorem 4.1 in the theory setting: train one two-layer ReLU net a^T relu(W x) (head
+    +-1/sqrt(m)) by full-batch GD on BCE, then on (X_eval, y_eval) compare, for every radius,
+    the worst-case loss found by L2 ascent (mean over samples = empirical robust risk) with
+    the bound R + r S(L o f) and the first-order value R + r E||grad_x L||."""
+    from .models import TwoLayerEnsemble
+    from .train import train_ensemble
+
+    dev = resolve_device(device)
+    model = TwoLayerEnsemble.init(X.shape[1], width, [q], [seed], head="theory", activation="relu",
+                                  dtype=torch.float64, device=dev)
+    res = train_ensemble(model, X.to(dev, torch.float64), y.to(dev, torch.float64), optimizer="gd",
+                         loss="bce", lr=lr, batch_size=X.shape[0], epochs=steps)
+    W, a = model.W.detach(), model.A[:, 0, :]
+    Xe, ye = X_eval.to(dev, torch.float64), y_eval.to(dev, torch.float64)
+    with torch.no_grad():
+        u = model(Xe)[0, :, 0]
+        natural = bce_loss(u, ye)
+        grads = bce_input_gradient(W, a, Xe, ye, "relu")[0]
+
+    def loss_fn(Z: torch.Tensor) -> torch.Tensor:
+        shape = Z.shape[:-1]
+        logits = model(Z.reshape(-1, Z.shape[-1]))[0, :, 0].reshape(shape)
+        return bce_loss(logits, ye)
+
+    worst = worst_case_loss(loss_fn, Xe, radii, steps=attack_steps, init=grads)
+    curve = first_order_bound_curve(natural, grads.norm(dim=-1), radii)
+    df = pd.DataFrame({k: v.cpu().numpy() for k, v in curve.items()})
+    df["robust_risk"] = worst.mean(dim=1).cpu().numpy()
+    df["train_loss"] = float(res.metric("train_loss").iloc[-1, 0])
+    df["eval_accuracy"] = float(((u > 0).to(ye.dtype) == ye).to(torch.float64).mean())
+    df["width"], df["q"], df["steps"], df["lr"] = width, q, steps, lr
+    return df
+
+
+# =====================================================================================
+# Profile-level tables (memoised in the result store) used by the pages and the ledger
+# =====================================================================================
+
+LINEAR_LR = 0.5          # full-batch GD step for the linear theory-setting runs
+RELU_LR = 1.0            # and for the ReLU net of the Theorem 4.1 experiment
+RISE_WINDOW = 2          # GD steps over which the initial rise of varrho is measured
+LEMMA_DELTA = 0.05
+D_MNIST = 784
+
+
+def _sizes(profile: str | None) -> dict:
+    from .config import get_profile
+
+    prof = get_profile(profile)
+    quick = prof.name == "quick"
+    return {
+        "profile": prof.name,
+        "widths": list(prof.widths),
+        "qs": list(prof.qs),
+        "n": prof.theory_n,
+        "steps": prof.theory_steps,
+        "n_eval": 128 if quick else 1000,
+        "thm41_width": 128 if quick else 1024,
+        "thm41_q": 0.25,
+        "radii": [float(r) for r in np.geomspace(0.01, 4.0, 14 if quick else 25)],
+        "attack_steps": 30 if quick else 100,
+        "lemma_widths": list(prof.widths) if quick else [w for w in prof.widths if w <= 2048],
+        "lemma_ns": [16, prof.theory_n],
+        "lemma_trials": 40 if quick else 200,
+        "thm45_widths": list(prof.widths[:3]) if quick else list(prof.widths[:6]),
+        "thm45_n": 128 if quick else 1000,
+        "checkpoints": log_checkpoints(prof.theory_steps, 10 if quick else 30, early=RISE_WINDOW + 3),
+    }
+
+
+def theory_sizes(profile: str | None = None) -> dict:
+    """Sizes of the theory-setting experiments for a profile (printed by the pages)."""
+    return _sizes(profile)
+
+
+def _cached(kind: str, params: dict, compute: Callable[[], pd.DataFrame], profile: str) -> pd.DataFrame:
+    from .store import cached_table
+
+    return cached_table(kind, params, compute, profile=profile)
+
+
+def thm45_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+    """Theorem 4.5 on random two-layer nets (both heads, both activations, every q of a few
+    widths), with the exact per-sample norms of `measures.two_layer_norms`. One row per network:
+    the Dirichlet energy, the right side from `measures.summarize`, the right side rebuilt here
+    from the same norms, varrho, rho and, for linear nets, the closed form ||a^T W|| / ||W||."""
+    sz = _sizes(profile)
+
+    def compute() -> pd.DataFrame:
+        from .data import load_mnist_binary, load_mnist, to_code_inputs
+        from .measures import summarize, two_layer_norms
+        from .models import TwoLayerEnsemble
+
+        dev = resolve_device(device)
+        X_theory, _ = load_mnist_binary("test", n=sz["thm45_n"])
+        X_code, _ = load_mnist("test", n=sz["thm45_n"])
+        inputs = {"theory": X_theory.to(dev, torch.float64), "code": to_code_inputs(X_code).to(dev, torch.float64)}
+        rows = []
+        for head in ("theory", "code"):
+            for act in ("linear", "relu"):
+                for m in sz["thm45_widths"]:
+                    model = TwoLayerEnsemble.init(D_MNIST, m, sz["qs"], list(range(len(sz["qs"]))), head=head,
+                                                  activation=act, dtype=torch.float64, device=dev)
+                    ns = two_layer_norms(model, inputs[head])
+                    summ = summarize(ns)
+                    mine = theorem45_factors(ns.full, ns.outer, ns.inner)
+                    closed = (linear_cocorrelation(model.W.detach(), model.A[:, 0, :])["varrho"]
+                              if (act == "linear" and head == "theory") else None)
+                    for k, q in enumerate(sz["qs"]):
+                        rows.append({
+                            "head": head, "activation": act, "width": m, "q": q,
+                            "dirichlet_full": float(summ["dirichlet_full"][k]),
+                            "rhs_summarize": float(summ["theorem45_rhs"][k]),
+                            "rhs_factors": float(mine["rhs"][k]),
+                            "varrho": float(summ["cocorrelation"][k]),
+                            "rho": float(summ["norm_correlation"][k]),
+                            "rel_spread_pop": float(mine["var"][k].clamp_min(0).sqrt() / mine["mu"][k]),
+                            "varrho_closed_form": float(closed[k]) if closed is not None else float("nan"),
+                        })
+        df = pd.DataFrame(rows)
+        df["rel_err_summarize"] = (df["rhs_summarize"] / df["dirichlet_full"] - 1).abs()
+        df["rel_err_factors"] = (df["rhs_factors"] / df["dirichlet_full"] - 1).abs()
+        df["closed_form_err"] = (df["varrho"] - df["varrho_closed_form"]).abs()
+        return df
+
+    params = {k: sz[k] for k in ("thm45_widths", "qs", "thm45_n")}
+    return _cached("theory.thm45", params, compute, sz["profile"])
+
+
+def thm41_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+    """The Theorem 4.1 experiment at the profile's sizes (see `thm41_experiment`)."""
+    sz = _sizes(profile)
+
+    def compute() -> pd.DataFrame:
+        from .data import load_mnist_binary
+
+        X, y = load_mnist_binary("train", n=sz["n"])
+        Xe, ye = load_mnist_binary("test", n=sz["n_eval"])
+        return thm41_experiment(X, y, Xe, ye, width=sz["thm41_width"], q=sz["thm41_q"], steps=sz["steps"],
+                                lr=RELU_LR, radii=sz["radii"], attack_steps=sz["attack_steps"], device=device)
+
+    params = {k: sz[k] for k in ("n", "n_eval", "thm41_width", "thm41_q", "steps", "radii", "attack_steps")}
+    params["lr"] = RELU_LR
+    return _cached("theory.thm41", params, compute, sz["profile"])
+
+
+def lemmaB2_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+    """Monte Carlo of Lemma B.2 on unit-norm binary-MNIST inputs and on i.i.d. vectors."""
+    sz = _sizes(profile)
+
+    def compute() -> pd.DataFrame:
+        from .data import load_mnist_binary
+
+        X, _ = load_mnist_binary("train", n=max(sz["lemma_ns"]))
+        return lemmaB2_simulation(X, sz["lemma_widths"], sz["lemma_ns"], sz["qs"], trials=sz["lemma_trials"],
+                                  delta=LEMMA_DELTA, device=device)
+
+    params = {k: sz[k] for k in ("lemma_widths", "lemma_ns", "qs", "lemma_trials")}
+    params["delta"] = LEMMA_DELTA
+    return _cached("theory.lemmaB2", params, compute, sz["profile"])
+
+
+def init_norm_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+    """Measured ||W(0)||_2 against Gordon's bound over the profile's widths and q."""
+    sz = _sizes(profile)
+    params = {"widths": sz["widths"], "qs": sz["qs"], "d": D_MNIST, "seeds": 3}
+    return _cached("theory.init_norm", params,
+                   lambda: init_spectral_norms(sz["widths"], sz["qs"], d=D_MNIST, seeds=(0, 1, 2), device=device),
+                   sz["profile"])
+
+
+def dynamics_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+    """Linear-net GD trajectories of varrho, (a^T v)^2 and ||W||_2 (theory setting)."""
+    sz = _sizes(profile)
+
+    def compute() -> pd.DataFrame:
+        from .data import load_mnist_binary
+
+        X, y = load_mnist_binary("train", n=sz["n"])
+        return linear_dynamics(X, y, sz["widths"], sz["qs"], steps=sz["steps"], lr=LINEAR_LR,
+                               checkpoints=sz["checkpoints"], device=device)
+
+    params = {k: sz[k] for k in ("widths", "qs", "n", "steps", "checkpoints")}
+    params["lr"] = LINEAR_LR
+    return _cached("theory.linear_dynamics", params, compute, sz["profile"])

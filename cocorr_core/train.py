@@ -17,7 +17,8 @@ Losses: "ce" (cross-entropy on the c logits, integer labels; the code setting) a
 
 Divergence: after every step each member's loss and weights are checked for finiteness. A member
 that turns non-finite keeps its last finite weights, is frozen (its later updates are masked out),
-and the epoch is recorded in `failed_epoch`; the other members go on unaffected.
+and the epoch is recorded in `failed_epoch` (0: non-finite already at initialisation); the other
+members go on unaffected.
 
 History: a tidy DataFrame with columns epoch, member, metric, value. Epoch 0 is the initialisation.
 "train_loss" is, for "sgd"/"adam", the mean of the member's batch losses during the epoch (each
@@ -247,7 +248,7 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
         record(0, _full_loss(model, X, y, loss, eval_chunk))
         for epoch in range(1, epochs + 1):
             perm = torch.randperm(n, generator=perm_gen).to(dev) if shuffle else None
-            loss_sum = torch.zeros(K, dtype=dtype, device=dev)
+            loss_sum = torch.zeros(K, dtype=torch.float64, device=dev)
             batches = _batches(n, batch_size, perm)
             for idx in batches:
                 per_member = member_losses(model(X[idx]), y[idx], loss)
@@ -332,7 +333,7 @@ def train_module(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *, optimiz
     for epoch in range(1, epochs + 1):
         perm = torch.randperm(n, generator=perm_gen) if shuffle else None
         batches = _batches(n, batch_size, perm)
-        loss_sum = torch.zeros((), device=dev)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
         for idx in batches:
             xb = X[idx].to(dev, non_blocking=True)
             yb = y[idx].to(dev, non_blocking=True)

@@ -7,7 +7,6 @@ import sys
 import types
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 
@@ -103,6 +102,20 @@ def test_run_stores_the_runs_and_saves_the_figure(fake_experiments, capsys, tmp_
     # A second call reads everything from the store.
     assert cli.main(["run", "figB", "--profile", "paper", "--device", "cpu", "--out", str(tmp_path)]) == 0
     assert "8 already stored" in capsys.readouterr().out
+
+
+def test_run_keeps_failed_runs_unless_asked_to_retry(fake_experiments, capsys, tmp_path):
+    fake_experiments.figure_configs = lambda figure, profile: F.configs(2, epochs=4)  # NaN from epoch 3
+    fake_experiments.run_group = F.nan_runner
+    argv = ["run", "figA", "--device", "cpu", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    assert "4 failed" in capsys.readouterr().out
+    fake_experiments.run_group = F.runner
+    assert cli.main(argv) == 0
+    assert "8 already stored, 0 failed" in capsys.readouterr().out
+    assert cli.main([*argv, "--retry-failed"]) == 0
+    assert "4 done, 4 already stored, 0 failed" in capsys.readouterr().out
+    assert (fake_experiments.seen["df"]["status"] == "ok").all()
 
 
 def test_run_seeds_expands_each_grid_cell(fake_experiments, tmp_path):

@@ -121,6 +121,20 @@ def test_a_runner_reported_failure_is_kept(store):
     assert summary.failures[0]["error"] == "loss exploded"
 
 
+def test_bad_input_stops_the_sweep_instead_of_recording_failures(store):
+    from cocorr_core.config import ConfigError
+
+    def runner(configs):
+        raise ConfigError("dataset files are missing; run `cocorr data fetch mnist`")
+
+    with pytest.raises(ConfigError, match="cocorr data fetch"):
+        run_sweep(CONFIGS, store=store, runner=runner, group_key=F.group_by_width)
+    assert store.keys() == []
+    with ThreadPoolExecutor(max_workers=2) as pool, pytest.raises(ConfigError):
+        run_sweep(CONFIGS, store=store, executor=pool, runner=runner, group_key=F.group_by_width)
+    assert store.keys() == []
+
+
 def test_corrupt_run_directories_are_redone(store):
     run_sweep(CONFIGS, store=store, runner=F.runner, group_key=F.group_by_width)
     a, b = store.run_dir(CONFIGS[0]), store.run_dir(CONFIGS[5])
