@@ -175,11 +175,11 @@ def frozen_pattern_derivative(m: int = 2, d: int = 2) -> dict[str, sp.Expr]:
 # =====================================================================================
 
 EIG_TOL = 1e-13     # relative accuracy asked of ‖D_xW‖₂ from Lanczos (vector error ≈ √(tol·λ/gap))
-DENSE_MAX = 128     # per-sample Gram matrices up to this size are solved exactly with eigh
+DENSE_MAX = 64      # per-sample Gram matrices up to this size are solved exactly with eigh
 
 
 def top_eig_rank2(lam0: torch.Tensor, V0: torch.Tensor, B: torch.Tensor, Q: torch.Tensor,
-                  *, iters: int = 90, res_tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
+                  *, rounds: int = 12, res_tol: float = 1e-9) -> tuple[torch.Tensor, torch.Tensor]:
     """Top eigenpair of G = V0 diag(lam0) V0ᵀ + B Q Bᵀ for a batch of K symmetric matrices.
 
     lam0 (K, r) ascending and V0 (K, r, r) come from one eigh of G0; B (K, r, 2); Q (K, 2, 2)
@@ -197,20 +197,26 @@ def top_eig_rank2(lam0: torch.Tensor, V0: torch.Tensor, B: torch.Tensor, Q: torc
     l1 = lam0[:, -1]
     tiny = torch.finfo(lam0.dtype).eps * l1.abs().clamp_min(1e-300)
 
-    def det_f(mu):
-        w = 1.0 / (mu[:, None] - lam0)
-        M = P.transpose(1, 2) @ (w[..., None] * P)
-        return torch.linalg.det(eye - M @ Q), M, w
+    def det_f(mu):                                                 # mu (K, j) → f (K, j)
+        w = 1.0 / (mu[..., None] - lam0[:, None, :])               # (K, j, r)
+        M = (P.transpose(1, 2)[:, None] * w[..., None, :]) @ P[:, None]   # Pᵀ(μ − Λ)⁻¹P, (K, j, 2, 2)
+        A = eye - M @ Q[:, None]
+        return A[..., 0, 0] * A[..., 1, 1] - A[..., 0, 1] * A[..., 1, 0], M, w
 
     lo = l1 + 4 * tiny
     hi = l1 + torch.linalg.matrix_norm(Q, 2) * (P * P).sum((1, 2)) + 8 * tiny
-    has_root = det_f(lo)[0] < 0
-    for _ in range(iters):
-        mid = 0.5 * (lo + hi)
-        neg = det_f(mid)[0] < 0                                    # f < 0 left of the root
-        lo, hi = torch.where(neg, mid, lo), torch.where(neg, hi, mid)
+    has_root = det_f(lo[:, None])[0][:, 0] < 0
+    # grid bisection: f < 0 left of the root and > 0 right of it; `grid` points per round
+    grid = 32
+    frac = torch.arange(1, grid, dtype=lam0.dtype, device=lam0.device) / grid
+    for _ in range(rounds):
+        mus = lo[:, None] + (hi - lo)[:, None] * frac                # (K, grid − 1)
+        k = (det_f(mus)[0] < 0).sum(-1)                            # points left of the root
+        pts = torch.cat([lo[:, None], mus, hi[:, None]], -1)
+        lo, hi = pts.gather(1, k[:, None])[:, 0], pts.gather(1, (k + 1)[:, None])[:, 0]
     mu = 0.5 * (lo + hi)
-    _, M, w = det_f(mu)
+    _, M, w = det_f(mu[:, None])
+    M, w = M[:, 0], w[:, 0]
     A = eye - M @ Q
     z0 = torch.stack([-A[:, 0, 1], A[:, 0, 0]], -1)                # null vector from either row
     z1 = torch.stack([-A[:, 1, 1], A[:, 1, 0]], -1)

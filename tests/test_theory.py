@@ -92,7 +92,6 @@ def test_bce_gradient_symbolic_matches_sympy_diff():
 def test_bce_gradient_symbolic_lambdified_matches_autograd():
     """The closed form with sigma = tanh, evaluated by sympy, against torch autograd."""
     res = T.bce_input_gradient_symbolic(2, 3)
-    s = sp.Symbol("s")
     closed = res["closed_form"].replace(sp.Function("sigma"), sp.tanh).doit()
     syms = list(res["W"]) + list(res["a"]) + list(res["x"]) + [res["y"]]
     f = sp.lambdify(syms, closed, "numpy")
@@ -106,7 +105,6 @@ def test_bce_gradient_symbolic_lambdified_matches_autograd():
     (grad,) = torch.autograd.grad(loss, x)
     ours = np.asarray(f(*W.flatten().tolist(), *a.tolist(), *x.detach().tolist(), y), float).ravel()
     np.testing.assert_allclose(ours, grad.numpy(), rtol=1e-12, atol=1e-14)
-    del s
 
 
 @pytest.mark.parametrize("device", DEVICES)
