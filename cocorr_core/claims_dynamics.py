@@ -58,7 +58,7 @@ def check_lower_bound_table(df: pd.DataFrame) -> CheckResult:
     frac_dA = float((df["half_dA"] >= 0).mean())
     numbers = {"frac_bound_holds": float(holds.mean()), "frac_dA_nonneg": frac_dA,
                "frac_bound_holds_when_dA_neg": float(holds[df["half_dA"] < 0].mean())
-               if (df["half_dA"] < 0).any() else float("nan"),
+               if (df["half_dA"] < 0).any() else None,
                "median_C_over_bound": float((df["C"] / df["bound"]).median())}
     conditions = {"C(t) ≥ (① + ②)/‖W‖² in ≥ 99% of steps": numbers["frac_bound_holds"] >= 0.99}
     return CheckResult(verdict_from(conditions), numbers,

@@ -145,3 +145,128 @@ class _MemberView(nn.Module):
         W = self.ensemble.W[self.k]
         A = self.ensemble.A[self.k]
         return activate(x @ W.T, self.ensemble.activation) @ A.T
+
+
+# ====================================================================== deeper MLPs
+class MLP(nn.Module):
+    """x ↦ head(σ(W_L … σ(W_1 x))): bias-free hidden layers with the q-initialisation and a frozen head.
+
+    Hidden layer l (widths[l] × fan-in) gets entries N(0, widths[l]^-(1+2q)); the head gets
+    N(0, m_L^-(1+2q)) ("code") or ±1/√m_L with one output ("theory"), m_L = widths[-1]. All draws
+    come from one generator seeded with `seed`, in layer order, so MLP(d, [m], …) equals member
+    `seed` of TwoLayerEnsemble.init(d, m, …) built with the same q.
+    """
+
+    def __init__(self, d: int, widths: Sequence[int], n_classes: int = 10, activation: str = "relu",
+                 q: float = 0.0, seed: int = 0, *, head: str = "code", dtype: torch.dtype = torch.float32,
+                 device: str | torch.device = "auto"):
+        super().__init__()
+        check_range("d", d, lo=1, integer=True)
+        widths = list(widths) if not isinstance(widths, int) else [widths]
+        if not widths:
+            raise ConfigError("widths must list at least one hidden width, e.g. widths=[256, 256].")
+        for i, w in enumerate(widths):
+            check_range(f"widths[{i}]", w, lo=1, integer=True)
+        check_choice("activation", activation, ACTIVATIONS)
+        check_choice("head", head, HEADS)
+        check_range("q", q, lo=-2.0, hi=2.0)
+        check_range("seed", seed, lo=0, integer=True)
+        if head == "theory":
+            n_classes = 1
+        check_range("n_classes", n_classes, lo=1, integer=True)
+        dev = resolve_device(device)
+        g = torch.Generator().manual_seed(int(seed))
+        fans = [d] + widths
+        self.hidden_layers = nn.ModuleList()
+        for fan_in, w in zip(fans[:-1], fans[1:]):
+            lin = nn.Linear(fan_in, w, bias=False, dtype=torch.float64)
+            with torch.no_grad():
+                lin.weight.copy_(torch.randn(w, fan_in, generator=g, dtype=torch.float64) * init_std(w, q))
+            self.hidden_layers.append(lin)
+        m = widths[-1]
+        self.head = nn.Linear(m, n_classes, bias=False, dtype=torch.float64)
+        with torch.no_grad():
+            if head == "theory":
+                signs = torch.randint(0, 2, (1, m), generator=g).to(torch.float64) * 2 - 1
+                self.head.weight.copy_(signs / m**0.5)
+            else:
+                self.head.weight.copy_(torch.randn(n_classes, m, generator=g, dtype=torch.float64) * init_std(m, q))
+        self.head.weight.requires_grad_(False)   # frozen, as in the two-layer model
+        self.activation, self.q, self.seed, self.widths, self.in_dim = activation, float(q), int(seed), tuple(widths), d
+        self.to(device=dev, dtype=dtype)
+
+    def blocks(self) -> list[nn.Module]:
+        """[Flatten, (Linear, σ)…, head] as modules, in order."""
+        act = nn.ReLU() if self.activation == "relu" else nn.Identity()
+        out: list[nn.Module] = [nn.Flatten()]
+        for lin in self.hidden_layers:
+            out.append(nn.Sequential(lin, act))
+        out.append(self.head)
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.reshape(x.shape[0], -1)
+        for lin in self.hidden_layers:
+            x = activate(lin(x), self.activation)
+        return self.head(x)
+
+    def split(self, cut_index: int) -> tuple[nn.Module, nn.Module]:
+        """(inner, outer) with inner = the first `cut_index` hidden layers (with σ), outer = the rest
+        and the head; they share this model's parameters. cut_index = len(widths) is the split
+        φ′ = σ∘W…, φ = head of the two-layer analysis."""
+        L = len(self.hidden_layers)
+        if isinstance(cut_index, bool) or not isinstance(cut_index, int) or not 1 <= cut_index <= L:
+            raise ConfigError(f"cut_index={cut_index!r} must be an integer in [1, {L}] (number of hidden layers "
+                              "kept in the inner block).")
+        blocks = self.blocks()
+        return nn.Sequential(*blocks[:cut_index + 1]), nn.Sequential(*blocks[cut_index + 1:])
+
+
+# ====================================================================== ResNets split in two
+RESNET_ARCHS = ("resnet50", "wide_resnet50_2")
+RESNET_CUTS = ("stem", "pool")
+
+
+class ResNetSplit(nn.Module):
+    """A torchvision ResNet as outer ∘ inner. `.full` (and this module) computes outer(inner(x))."""
+
+    def __init__(self, inner: nn.Module, outer: nn.Module, arch: str, cut: str):
+        super().__init__()
+        self.inner, self.outer = inner, outer
+        self.arch, self.cut = arch, cut
+
+    @property
+    def full(self) -> nn.Module:
+        return nn.Sequential(self.inner, self.outer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.outer(self.inner(x))
+
+
+def resnet_split(arch: str = "resnet50", cut: str = "pool", n_classes: int = 10, seed: int = 0, *,
+                 device: str | torch.device = "auto") -> ResNetSplit:
+    """torchvision `resnet50` / `wide_resnet50_2` (random init, weights=None) with fc replaced by a frozen
+    Linear(2048, n_classes), split at `cut`:
+    "stem" → inner = conv1, bn1, relu, maxpool; outer = layer1…layer4, global average pool, fc.
+    "pool" → inner = conv1 … layer4; outer = global average pool, flatten, fc.
+    Initialisation is drawn under torch.manual_seed(seed) without touching the global RNG state."""
+    import torchvision
+
+    check_choice("arch", arch, RESNET_ARCHS)
+    check_choice("cut", cut, RESNET_CUTS)
+    check_range("n_classes", n_classes, lo=1, integer=True)
+    check_range("seed", seed, lo=0, integer=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net = getattr(torchvision.models, arch)(weights=None)
+        net.fc = nn.Linear(net.fc.in_features, n_classes)
+    for p in net.fc.parameters():
+        p.requires_grad_(False)
+    stem = [net.conv1, net.bn1, net.relu, net.maxpool]
+    body = [net.layer1, net.layer2, net.layer3, net.layer4]
+    pool = [net.avgpool, nn.Flatten(), net.fc]
+    if cut == "stem":
+        inner, outer = nn.Sequential(*stem), nn.Sequential(*body, *pool)
+    else:
+        inner, outer = nn.Sequential(*stem, *body), nn.Sequential(*pool)
+    return ResNetSplit(inner, outer, arch, cut).to(resolve_device(device))
