@@ -119,7 +119,9 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
     """
     K, n = shape
     b = block
-    steps_cap = max(1, min(max_iter, math.ceil(dim / b)))
+    if not 1 <= b <= dim:
+        raise ConfigError(f"block={b} must be between 1 and the operator dimension {dim}.")
+    steps_cap = max(1, min(max_iter, dim // b))   # a basis of at most dim vectors
     gen = torch.Generator(device="cpu").manual_seed(seed)
     start = torch.randn(K, n, b, dim, generator=gen, dtype=torch.float64).to(device=device, dtype=dtype)
     if warm is not None:
@@ -161,7 +163,12 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
         for _ in range(2):
             Z = Z - (Z @ basis.transpose(-1, -2)) @ basis
         Qn, R = torch.linalg.qr(Z.transpose(-1, -2))
-        Q[:, :, hi:hi + b] = Qn.transpose(-1, -2)
+        Qn = Qn.transpose(-1, -2)
+        # on (near) breakdown a column of Z vanishes and QR returns an arbitrary direction for it;
+        # T stays right (its R entry is ~0) provided the new block is orthogonal to the basis
+        for _ in range(2):
+            Qn = _orthonormal_rows(Qn - (Qn @ basis.transpose(-1, -2)) @ basis)
+        Q[:, :, hi:hi + b] = Qn
         Bj = R                                              # (…, b, b): A Q_j = … + Q_{j+1} B
         T[:, :, hi:hi + b, lo:hi] = Bj
         T[:, :, lo:hi, hi:hi + b] = Bj.transpose(-1, -2)
@@ -228,7 +235,7 @@ def _lam_max_psd(G: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | None = None,
-                    warm: dict | None = None, max_iter: int = 300, block: int = 1,
+                    warm: dict | None = None, max_iter: int = 300, block: int = 2,
                     exact_dim: int = 128, chunk: int | None = None, seed: int = 0) -> NormSample:
     """Exact (or certified to relative error `tol`) per-sample norms of a two-layer ensemble.
 
@@ -480,7 +487,7 @@ def authors_power_iteration(fn: Callable[[torch.Tensor], torch.Tensor], X: torch
     X = X.detach()
     U = torch.rand(X.shape, generator=gen, dtype=torch.float64).to(device=X.device, dtype=X.dtype)
     dims = tuple(range(1, X.ndim))
-    U = U / U.norm(dim=dims, keepdim=True)
+    U = U / torch.linalg.vector_norm(U, dim=dims, keepdim=True)
     with torch.no_grad():
         _, J, JT = _linear_maps(fn, X)
         est = None
@@ -488,7 +495,7 @@ def authors_power_iteration(fn: Callable[[torch.Tensor], torch.Tensor], X: torch
             V = J(U)
             U = JT(V)
             vdims = tuple(range(1, V.ndim))
-            un, vn = U.norm(dim=dims), V.norm(dim=vdims)
+            un, vn = torch.linalg.vector_norm(U, dim=dims), torch.linalg.vector_norm(V, dim=vdims)
             new = torch.nan_to_num(un / vn)
             U = U / un.clamp_min(torch.finfo(X.dtype).tiny).reshape(-1, *([1] * (X.ndim - 1)))
             if est is not None:

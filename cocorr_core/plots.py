@@ -150,8 +150,7 @@ def fig3(df: pd.DataFrame, prof: Profile, setting: str = CODE_SETTING):
                 ax.plot(s["epoch"], s["mean"], color=color, label=f"q={q:+.2f}")
             ax.set_title(f"{act}, width {w}")
             ax.set_xlabel("epoch (0 = initialisation)")
-            if j == 0:
-                ax.set_ylabel("co-correlation ϱ")
+            ax.set_ylabel("co-correlation ϱ")
         axes[i, 0].legend(fontsize=7)
     fig.suptitle(f"Fig. 3 — ϱ under different initialisations q\n{setting}; {_sizes(prof)}")
     return fig
@@ -239,8 +238,8 @@ def beyond_seeds(df: pd.DataFrame, prof: Profile):
             ax.plot(t["epoch"], t["mean"], color=color, label=f"q={q:+.2f}")
             ax.fill_between(t["epoch"], t["mean"] - sd, t["mean"] + sd, color=color, alpha=0.25)
         ax.set_title(f"{act}, width {w}")
-        ax.set_xlabel("epoch")
-    axes[0, 0].set_ylabel("ϱ (mean ± sd over seeds)")
+        ax.set_xlabel("epoch (0 = initialisation)")
+        ax.set_ylabel("ϱ (mean ± sd over seeds)")
     axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"Seeds: {n_seeds} per cell — {CODE_SETTING}; {_sizes(prof)}")
     return fig
