@@ -31,7 +31,6 @@ import torch
 from torch import nn
 
 from .config import ConfigError, check_range
-from .devices import resolve_device
 from .models import TwoLayerEnsemble, activation_derivative
 
 __all__ = [

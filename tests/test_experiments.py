@@ -118,7 +118,7 @@ def test_run_group_attacks_at_the_last_epoch():
 
 
 def test_diverging_config_is_a_failed_outcome():
-    (bad,) = ex.run_group([RunConfig(q=-1.0, lr=1e12, **TINY)])
+    (bad,) = ex.run_group([RunConfig(q=-1.0, lr=1e37, **TINY)])
     assert bad.status == "failed" and bad.failed_epoch is not None and bad.failed_epoch >= 0
     assert "non-finite" in bad.error
     assert bad.metrics["value"].map(math.isfinite).all()  # what was measured before it diverged
