@@ -59,8 +59,8 @@ PROFILES: dict[str, Profile] = {
         seeds=1,
         attack_n=200,
         resnet_epochs=2,
-        resnet_train_n=512,        # ResNet-50 and WRN-50-2 on two CPU cores: keep Fig. 2 to minutes
-        resnet_measure_n=16,
+        resnet_train_n=256,        # ResNet-50 and WRN-50-2 on two CPU cores: keep Fig. 2 to minutes
+        resnet_measure_n=8,
         theory_n=256,
         theory_steps=200,
     ),
