@@ -21,7 +21,7 @@ def jac_norms(fn, X):
 
 
 def rel_err(a, b):
-    return float(((a - b) / b).abs().max())
+    return float(((a - b) / b).detach().abs().max())
 
 
 def reference(model: TwoLayerEnsemble, X):
