@@ -6,10 +6,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-import matplotlib
-
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # keep the caller's backend: notebooks show inline, scripts save
 import numpy as np
 import pandas as pd
 

@@ -145,3 +145,20 @@ def test_notebook_page_math_and_figures(site, browser):
         assert _assert_images_loaded(page) > 0, "the notebook page shows no figure"
     finally:
         page.close()
+
+
+FIGURE_PAGES = sorted(p.relative_to(HTML).as_posix() for pattern in ("fig*.html", "beyond_paper.html")
+                      for p in (HTML / "notebooks").glob(pattern))
+
+
+@pytest.mark.parametrize("page_path", FIGURE_PAGES or ["notebooks/fig1_robustness_energy.html"])
+def test_figure_pages_show_their_figures(site, browser, page_path):
+    """A figure page whose plot never reached the output (e.g. a non-inline backend) fails here."""
+    if not (HTML / page_path).exists():
+        pytest.fail(f"{page_path} is missing from the built book")
+    page, requested = _open(browser, site + page_path)
+    try:
+        _assert_local(requested)
+        assert _assert_images_loaded(page) > 0, f"{page_path} shows no figure"
+    finally:
+        page.close()
