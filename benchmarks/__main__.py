@@ -31,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rec: dict = {"quick": args.quick, "device": device_name(device), "device_type": device.type,
                  "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-                 "python": platform.python_version(), "machine": platform.machine()}
+                 "python": platform.python_version(), "machine": platform.machine(),
+                 "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     Xtr, ytr, src = mnist("train", n_train_ens)
     Xte, _, _ = mnist("test", n_measure)
     Xtr, ytr = (2 * Xtr - 1).to(device), ytr.to(device)          # code inputs 2X − 1
