@@ -7,8 +7,7 @@ which only makes sense in pixel space (on [−1, 1] tensors it would wipe out ev
 We therefore put the normalisation inside the model (`PixelSpace`) and attack pixel values in
 [0, 1]; `pixel_eps(eps, "authors")` converts a radius stated on normalised tensors.
 
-- `PixelSpace`, `pixel_eps`, `code_inputs`: the pixel-space convention.
-- `clean_accuracy`: accuracy of every member of a `TwoLayerEnsemble` (or of one classifier).
+- `pixel_eps` and `models.PixelSpace`: the pixel-space convention.
 - `autoattack_accuracy` / `autoattack_robust`: AutoAttack from torchattacks on one classifier
   (models with fewer than 4 classes: see `autoattack_components`).
 - `pgd_attack` / `pgd_accuracy`: our own projected gradient ascent attacking all K members of an
@@ -17,16 +16,16 @@ We therefore put the normalisation inside the model (`PixelSpace`) and attack pi
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .config import ConfigError, check_choice, check_range
-from .devices import resolve_device
-from .models import TwoLayerEnsemble
-from .train import exact_float32
+from .data import to_code_inputs
+from .ground.devices import exact_float32, resolve_device
+from .ground.errors import ConfigError, check_choice, check_range
+from .models import PixelSpace, TwoLayerEnsemble
+from .training import check_labels, member_losses, module_dtype, predict
 
 NORMS = ("L2", "Linf")
 AUTOATTACK_VERSIONS = ("standard", "plus", "rand")
@@ -48,43 +47,6 @@ def pixel_eps(eps: float, convention: str = "pixel", std: float = 0.5) -> float:
     return float(eps) * (float(std) if convention == "authors" else 1.0)
 
 
-def code_inputs(x: torch.Tensor) -> torch.Tensor:
-    """Pixel values in [0, 1] → the authors' inputs 2x − 1 in [−1, 1] (Normalize(0.5, 0.5))."""
-    return (x - 0.5) / 0.5
-
-
-class PixelSpace(nn.Module):
-    """Classifier on [0, 1] pixel inputs: x ↦ model((x − mean)/std).
-
-    `model` is any classifier returning (n, c) logits, or a `TwoLayerEnsemble`: with `member=k`
-    that member alone (an ordinary classifier, e.g. for AutoAttack), without it the whole
-    ensemble (logits (K, n, c); `pgd_attack` accepts it and attacks every member). `mean`/`std`
-    may be floats or per-channel sequences for image inputs (n, C, H, W).
-    """
-
-    def __init__(self, model: nn.Module, mean: float | Sequence[float] = 0.5,
-                 std: float | Sequence[float] = 0.5, member: int | None = None):
-        super().__init__()
-        if isinstance(model, TwoLayerEnsemble) and member is not None:
-            model = model.as_classifier(member)
-        std_t = torch.as_tensor(std, dtype=torch.float64)
-        if bool((std_t <= 0).any()):
-            raise ConfigError(f"std={std!r} must be positive.")
-        self.model = model
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
-        self.register_buffer("std", std_t)
-
-    def _shaped(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        t = t.to(x.dtype)
-        return t.reshape(1, -1, 1, 1) if t.ndim == 1 and x.ndim == 4 else t
-
-    def normalise(self, x: torch.Tensor) -> torch.Tensor:
-        return (x - self._shaped(self.mean, x)) / self._shaped(self.std, x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(self.normalise(x))
-
-
 def _unwrap_ensemble(model: nn.Module, preprocess: Callable | None, what: str):
     """(ensemble, preprocess) from a TwoLayerEnsemble or a PixelSpace around one."""
     if isinstance(model, PixelSpace) and isinstance(model.model, TwoLayerEnsemble):
@@ -94,7 +56,7 @@ def _unwrap_ensemble(model: nn.Module, preprocess: Callable | None, what: str):
     if not isinstance(model, TwoLayerEnsemble):
         raise ConfigError(f"{what} needs a TwoLayerEnsemble (or PixelSpace(ensemble)); got "
                           f"{type(model).__name__} (use autoattack_accuracy for other classifiers).")
-    return model, code_inputs if preprocess is None else preprocess
+    return model, to_code_inputs if preprocess is None else preprocess
 
 
 class TwoLogits(nn.Module):
@@ -136,71 +98,6 @@ class _Unflatten(nn.Module):
         return self.model(x.reshape(x.shape[0], *self.shape))
 
 
-# ---------------------------------------------------------------- predictions
-def _predict(logits: torch.Tensor) -> torch.Tensor:
-    """Class index from logits (..., c); one output: class 1 iff the logit is > 0."""
-    if logits.shape[-1] == 1:
-        return (logits[..., 0] > 0).long()
-    return logits.argmax(-1)
-
-
-def _labels(y: torch.Tensor, n: int, n_outputs: int, device: torch.device) -> torch.Tensor:
-    y = torch.as_tensor(y)
-    if y.shape != (n,):
-        raise ConfigError(f"y must have shape ({n},) to match the inputs; got {tuple(y.shape)}.")
-    if y.is_floating_point() and not torch.equal(y, y.round()):
-        raise ConfigError("y must hold integer class labels (0/1 for a single-output model).")
-    y = y.to(device=device, dtype=torch.long)
-    top = max(n_outputs, 2) - 1
-    if n and (int(y.min()) < 0 or int(y.max()) > top):
-        raise ConfigError(f"y has labels outside [0, {top}] for a model with {n_outputs} output(s).")
-    return y
-
-
-@torch.no_grad()
-def clean_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
-                   batch_size: int = 4096) -> torch.Tensor:
-    """Fraction of correctly classified samples: Tensor(K,) for a `TwoLayerEnsemble` (or a
-    `PixelSpace` around one), Tensor(1,) for any other classifier of (n, c) logits. X is in the
-    model's input space (no preprocessing) and is moved to the model's device and dtype.
-    Prediction is the argmax for c > 1 outputs and `logit > 0` (class 1) for one output."""
-    check_range("batch_size", batch_size, lo=1, integer=True)
-    ensemble = model.model if isinstance(model, PixelSpace) else model
-    if isinstance(ensemble, TwoLayerEnsemble):  # a TwoLayerEnsemble, or PixelSpace around one
-        dev = ensemble.W.device
-        X = torch.as_tensor(X).to(device=dev, dtype=ensemble.W.dtype)
-        run = model
-    else:
-        dev = _module_device(model)
-        X = torch.as_tensor(X).to(device=dev, dtype=_module_dtype(model))
-        run = lambda x: model(x).reshape(x.shape[0], -1).unsqueeze(0)  # noqa: E731  (1, n, c)
-    n = X.shape[0]
-    if n == 0:
-        raise ConfigError("X is empty; accuracy needs at least one sample.")
-    correct = None
-    with exact_float32():
-        for s in range(0, n, batch_size):
-            logits = run(X[s:s + batch_size])
-            if correct is None:
-                y = _labels(y, n, logits.shape[-1], dev)
-                correct = torch.zeros(logits.shape[0], dtype=torch.long, device=dev)
-            correct += (_predict(logits) == y[s:s + batch_size]).sum(1)
-    return correct.to(torch.float64).cpu() / n
-
-
-def _module_dtype(model: nn.Module) -> torch.dtype:
-    for t in model.parameters():
-        if t.is_floating_point():
-            return t.dtype
-    return torch.float32
-
-
-def _module_device(model: nn.Module) -> torch.device:
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
 # ---------------------------------------------------------------- PGD on an ensemble
 def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str,
              box: tuple[float, float] | None) -> torch.Tensor:
@@ -214,14 +111,6 @@ def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str,
         delta = delta * scale
     out = x + delta
     return out.clamp(*box) if box is not None else out
-
-
-def _ensemble_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample loss summed over samples and members: CE for c > 1, BCE for one output."""
-    K, n, c = logits.shape
-    if c == 1:
-        return F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype).expand(K, n), reduction="sum")
-    return F.cross_entropy(logits.transpose(1, 2), y.expand(K, n), reduction="sum")
 
 
 def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
@@ -259,7 +148,7 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
     if box is not None and (float(X.min()) < box[0] or float(X.max()) > box[1]):
         raise ConfigError(f"X_pixel must lie in the box {box} (pixel values); got values in "
                           f"[{float(X.min()):.3g}, {float(X.max()):.3g}]. Pass pixels, not normalised inputs.")
-    y = _labels(y, n, model.n_outputs, dev)
+    y = check_labels(y, n, model.n_outputs, dev)
     advs, robust = [], []
     with exact_float32():
         for s in range(0, n, batch_size):
@@ -302,7 +191,7 @@ def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: f
     K = model.n_models
     xk = x.expand(K, *x.shape)
     with torch.no_grad():
-        still = _predict(model(preprocess(xk))) == y
+        still = predict(model(preprocess(xk))) == y
     best = xk.clone()
     x_adv = xk.clone()
     if random_start and eps > 0:
@@ -319,10 +208,10 @@ def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: f
         with torch.no_grad():
             # robust samples follow the iterates; a broken one keeps its first adversarial example
             best = torch.where(still[..., None], x_adv, best)
-            still &= _predict(logits) == y
+            still &= predict(logits) == y
         if step == steps or eps == 0:
             break
-        grad, = torch.autograd.grad(_ensemble_loss(logits, y), x_adv)
+        grad, = torch.autograd.grad(member_losses(logits, y, reduction="sum").sum(), x_adv)
         with torch.no_grad():
             if norm == "Linf":
                 direction = grad.sign()
@@ -424,8 +313,8 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
         raise ConfigError("autoattack needs one classifier on pixel inputs; pass PixelSpace(ensemble, member=k).")
     was_training = classifier.training
     model = classifier.to(dev).eval()
-    if _module_dtype(model) != torch.float32:
-        model = _Float32Interface(model, _module_dtype(model))
+    if module_dtype(model) != torch.float32:
+        model = _Float32Interface(model, module_dtype(model))
     X = torch.as_tensor(X_pixel).to(device=dev, dtype=torch.float32)
     n = X.shape[0]
     if n == 0:
@@ -441,7 +330,7 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
     if n_outputs == 1:
         model = TwoLogits(model)
     n_classes = max(n_outputs, 2)
-    y = _labels(y, n, n_outputs, dev)
+    y = check_labels(y, n, n_outputs, dev)
     names = _check_attack_names(attacks, n_classes)
     if "square" in (names or autoattack_components(n_classes, version)) and min(X.shape[-2:]) < 5:
         raise ConfigError(f"the Square attack in AutoAttack '{version}' needs images of at least 5×5 pixels; "

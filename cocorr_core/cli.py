@@ -14,15 +14,15 @@ Ctrl-C exits with 130 and keeps every completed run in the store.
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from .config import PROFILE_NAMES, ConfigError, UserError
+from .ground.errors import ConfigError, UserError
+from .ground.profiles import PROFILE_NAMES
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -113,21 +113,9 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _experiments():
-    return importlib.import_module("cocorr_core.experiments")
-
-
-def figure_run_configs(experiments: Any, figure: str, profile: str, device: str, seeds: int | None) -> list:
-    """The figure's configs on `device`, with seeds 0..seeds-1 per grid cell when asked."""
-    if figure not in experiments.FIGURES:
-        raise ConfigError(f"FIGURE={figure!r} is unknown; choose one of {tuple(experiments.FIGURES)}.")
-    accepts = inspect.signature(experiments.figure_configs).parameters
-    kwargs = {k: v for k, v in (("device", device), ("seeds", seeds)) if k in accepts and v is not None}
-    configs = [c.replace(device=device) for c in experiments.figure_configs(figure, profile, **kwargs)]
-    if seeds is not None and "seeds" not in accepts:
-        cells = {c.replace(seed=0).key(): c.replace(seed=0) for c in configs}
-        configs = [c.replace(seed=s) for c in cells.values() for s in range(seeds)]
-    return configs
+def figure_run_configs(paper: Any, figure: str, profile: str, device: str, seeds: int | None) -> list:
+    """The configs of `paper`'s figure on `device`, with seeds 0..seeds-1 per grid cell when asked."""
+    return paper.figure_configs(figure, profile, device=device, seeds=seeds)
 
 
 def _save_figure(fig: Any, path: Path) -> None:
@@ -140,21 +128,21 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .config import profile_name
-    from .devices import resolve_device
-    from .store import ResultStore
-    from .sweep import load_sweep, run_sweep
+    from .catalog import figure_paper
+    from .ground.devices import resolve_device
+    from .ground.profiles import profile_name
+    from .runs.sweep import load_sweep
 
     profile = profile_name(args.profile)
     resolve_device(args.device)  # fails now, with a clear message, if cuda is asked for but absent
     if args.executor != "dask" and (args.scheduler or args.workers):
         raise ConfigError("--scheduler and --workers need --executor dask.")
-    experiments = _experiments()
-    configs = figure_run_configs(experiments, args.figure, profile, args.device, args.seeds)
-    store = ResultStore(args.out)
+    paper = figure_paper(args.figure)
+    configs = figure_run_configs(paper, args.figure, profile, args.device, args.seeds)
+    store = paper.result_store(args.out)
     print(f"{args.figure} ({profile} profile): {len(configs)} runs, store {store.dir}", flush=True)
-    summary = run_sweep(configs, store=store, executor=args.executor, scheduler=args.scheduler,
-                        workers=args.workers, retry_failed=args.retry_failed)
+    summary = paper.sweep(configs, store=store, executor=args.executor, scheduler=args.scheduler,
+                          workers=args.workers, retry_failed=args.retry_failed)
     print(summary, flush=True)
     df = load_sweep(store, configs)
 
@@ -162,7 +150,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     out = store.root / "figures" / f"{args.figure}-{profile}.png"
-    _save_figure(experiments.plot_figure(args.figure, df, profile), out)
+    _save_figure(paper.plot_figure(args.figure, df, profile), out)
     print(f"figure written to {out}")
     return 0
 
@@ -173,7 +161,8 @@ SHOW_FIELDS = ("model", "dataset", "activation", "width", "q", "optimizer", "epo
 def cmd_sweep_show(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .store import ResultStore
+    from .catalog import PAPERS
+    from .runs.store import ResultStore, current_namespace
 
     root = Path(args.dir).expanduser()
     store = ResultStore(root)
@@ -183,11 +172,12 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
     if args.namespace == "all":
         chosen = spaces
     else:
-        chosen = [args.namespace or store.namespace]
-        if chosen[0] not in spaces:
+        wanted = [args.namespace] if args.namespace else [current_namespace(p) for p in PAPERS]
+        chosen = [ns for ns in wanted if ns in spaces]
+        if not chosen:
             hint = f"stored namespaces: {', '.join(spaces)}; pass --namespace NS or --namespace all" if spaces \
                 else "it holds no results"
-            print(f"no runs of namespace {chosen[0]} in {root} ({hint}).")
+            print(f"no runs of namespace {', '.join(wanted)} in {root} ({hint}).")
             return 0
     tables = []
     for ns in chosen:
@@ -234,7 +224,7 @@ def _json_ready(obj: Any) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .claims import ledger
+    from .catalog import ledger
 
     entries = ledger(args.profile)
     if args.json:

@@ -19,15 +19,15 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 from urllib.parse import urlparse
 
 import numpy as np
 import torch
 
-from .config import ConfigError, UserError, check_choice, check_range
-from .devices import resolve_device
+from .ground.devices import resolve_device
+from .ground.errors import ConfigError, UserError, check_choice, check_range
 
 DATA_ENV = "COCORR_DATA"
 SUBSET_SEED = 20240523          # seed of the fixed permutation that defines every subset
@@ -53,7 +53,9 @@ CIFAR_SPLIT_FILES = {
     "train": tuple(f"data_batch_{i}" for i in range(1, 6)),
     "test": ("test_batch",),
 }
-DATASET_NAMES = ("mnist", "cifar10")
+DATASET_NAMES = ("mnist", "cifar10")     # what `fetch` supplies
+# what a run can train on (see the loaders below)
+DATASETS = ("mnist", "mnist_binary", "digits", "synthetic_binary", "mnist32", "cifar10")
 
 
 class DataError(UserError):

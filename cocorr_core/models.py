@@ -9,13 +9,18 @@ measuring an ensemble is a handful of batched matmuls. A single network is K = 1
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from .config import ACTIVATIONS, HEADS, ConfigError, check_choice, check_range
-from .devices import resolve_device
+from .ground.devices import resolve_device
+from .ground.errors import ConfigError, check_choice, check_range
+
+ACTIVATIONS = ("linear", "relu")
+HEADS = ("theory", "code")
+RESNET_ARCHS = ("resnet50", "wide_resnet50_2")
+MODELS = ("two_layer", *RESNET_ARCHS)
 
 
 def init_std(width: int, q: float) -> float:
@@ -58,7 +63,7 @@ class TwoLayerEnsemble(nn.Module):
     @classmethod
     def init(cls, d: int, width: int, qs: Sequence[float], seeds: Sequence[int], *,
              n_classes: int = 10, head: str = "code", activation: str = "relu",
-             dtype: torch.dtype = torch.float32, device: str | torch.device = "auto") -> "TwoLayerEnsemble":
+             dtype: torch.dtype = torch.float32, device: str | torch.device = "auto") -> TwoLayerEnsemble:
         """Member k is initialised from its own generator seeded with seeds[k], so it is
         bit-identical to a network built alone with the same q and seed."""
         check_range("d", d, lo=1, integer=True)
@@ -121,7 +126,7 @@ class TwoLayerEnsemble(nn.Module):
         """Logits (K, n, c)."""
         return torch.bmm(self.hidden(x), self.A.transpose(1, 2))
 
-    def member(self, k: int) -> "TwoLayerEnsemble":
+    def member(self, k: int) -> TwoLayerEnsemble:
         """A detached copy of member k as a one-member ensemble."""
         if not 0 <= k < self.n_models:
             raise ConfigError(f"member index {k} is out of range for an ensemble of {self.n_models}.")
@@ -222,9 +227,41 @@ class MLP(nn.Module):
         return nn.Sequential(*blocks[:cut_index + 1]), nn.Sequential(*blocks[cut_index + 1:])
 
 
+# ====================================================================== pixel-space inputs
+class PixelSpace(nn.Module):
+    """Classifier on [0, 1] pixel inputs: x ↦ model((x − mean)/std).
+
+    `model` is any classifier returning (n, c) logits, or a `TwoLayerEnsemble`: with `member=k`
+    that member alone (an ordinary classifier, e.g. for AutoAttack), without it the whole
+    ensemble (logits (K, n, c); `pgd_attack` accepts it and attacks every member). `mean`/`std`
+    may be floats or per-channel sequences for image inputs (n, C, H, W).
+    """
+
+    def __init__(self, model: nn.Module, mean: float | Sequence[float] = 0.5,
+                 std: float | Sequence[float] = 0.5, member: int | None = None):
+        super().__init__()
+        if isinstance(model, TwoLayerEnsemble) and member is not None:
+            model = model.as_classifier(member)
+        std_t = torch.as_tensor(std, dtype=torch.float64)
+        if bool((std_t <= 0).any()):
+            raise ConfigError(f"std={std!r} must be positive.")
+        self.model = model
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float64))
+        self.register_buffer("std", std_t)
+
+    def _shaped(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        t = t.to(x.dtype)
+        return t.reshape(1, -1, 1, 1) if t.ndim == 1 and x.ndim == 4 else t
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self._shaped(self.mean, x)) / self._shaped(self.std, x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(self.normalise(x))
+
+
 # ====================================================================== ResNets split in two
-RESNET_ARCHS = ("resnet50", "wide_resnet50_2")
-RESNET_CUTS = ("stem", "pool")
+RESNET_CUTS = ("stem", "pool")   # after the stem (conv1, bn1, relu, maxpool); before global pooling + fc
 
 
 class ResNetSplit(nn.Module):
@@ -243,30 +280,39 @@ class ResNetSplit(nn.Module):
         return self.outer(self.inner(x))
 
 
-def resnet_split(arch: str = "resnet50", cut: str = "pool", n_classes: int = 10, seed: int = 0, *,
-                 device: str | torch.device = "auto") -> ResNetSplit:
-    """torchvision `resnet50` / `wide_resnet50_2` (random init, weights=None) with fc replaced by a frozen
-    Linear(2048, n_classes), split at `cut`:
-    "stem" → inner = conv1, bn1, relu, maxpool; outer = layer1…layer4, global average pool, fc.
-    "pool" → inner = conv1 … layer4; outer = global average pool, flatten, fc.
-    Initialisation is drawn under torch.manual_seed(seed) without touching the global RNG state."""
+def build_resnet(arch: str = "resnet50", n_classes: int = 10, seed: int = 0, *,
+                 device: str | torch.device = "auto") -> nn.Module:
+    """torchvision `resnet50` / `wide_resnet50_2` (random init, weights=None, `num_classes=n_classes`)
+    with its classifier `fc` frozen. Initialisation is drawn under torch.manual_seed(seed) without
+    touching the global RNG state. Input images (n, 3, H, W); output logits (n, n_classes)."""
     import torchvision
 
     check_choice("arch", arch, RESNET_ARCHS)
-    check_choice("cut", cut, RESNET_CUTS)
     check_range("n_classes", n_classes, lo=1, integer=True)
     check_range("seed", seed, lo=0, integer=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        net = getattr(torchvision.models, arch)(weights=None)
-        net.fc = nn.Linear(net.fc.in_features, n_classes)
+        net = getattr(torchvision.models, arch)(weights=None, num_classes=n_classes)
     for p in net.fc.parameters():
         p.requires_grad_(False)
-    stem = [net.conv1, net.bn1, net.relu, net.maxpool]
-    body = [net.layer1, net.layer2, net.layer3, net.layer4]
-    pool = [net.avgpool, nn.Flatten(), net.fc]
+    return net.to(resolve_device(device))
+
+
+def resnet_parts(net: nn.Module, cut: str) -> tuple[nn.Module, nn.Module]:
+    """(inner, outer) views of a torchvision ResNet `net` (shared parameters), split at `cut`:
+    "stem" → inner = conv1, bn1, relu, maxpool; outer = layer1…layer4, global average pool, fc.
+    "pool" → inner = conv1 … layer4; outer = global average pool, flatten, fc."""
+    check_choice("cut", cut, RESNET_CUTS)
+    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
+    body = nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
+    head = nn.Sequential(net.avgpool, nn.Flatten(1), net.fc)
     if cut == "stem":
-        inner, outer = nn.Sequential(*stem), nn.Sequential(*body, *pool)
-    else:
-        inner, outer = nn.Sequential(*stem, *body), nn.Sequential(*pool)
-    return ResNetSplit(inner, outer, arch, cut).to(resolve_device(device))
+        return stem, nn.Sequential(body, head)
+    return nn.Sequential(stem, body), head
+
+
+def resnet_split(arch: str = "resnet50", cut: str = "pool", n_classes: int = 10, seed: int = 0, *,
+                 device: str | torch.device = "auto") -> ResNetSplit:
+    """`build_resnet(arch, n_classes, seed)` split at `cut` (see `resnet_parts`)."""
+    inner, outer = resnet_parts(build_resnet(arch, n_classes, seed, device=device), cut)
+    return ResNetSplit(inner, outer, arch, cut)

@@ -14,20 +14,20 @@ a running cluster, `workers=N` starts a local one on loopback).
 from __future__ import annotations
 
 import concurrent.futures as cf
-import importlib
 import math
 import os
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 
-from .config import ConfigError, RunConfig, UserError
-from .store import (METRIC_COLUMNS, ResultStore, as_store, base_provenance, config_columns, now_iso,
-                    tidy_metrics)
+from ..ground.errors import ConfigError, UserError
+from .config import RunConfig
+from .store import METRIC_COLUMNS, ResultStore, as_store, base_provenance, config_columns, now_iso, tidy_metrics
 
 EXECUTORS = ("inprocess", "dask")
 Runner = Callable[[list[RunConfig]], list[Any]]
@@ -58,10 +58,6 @@ class SweepSummary:
 
 
 # ---------------------------------------------------------------- the group task
-def _experiments():
-    return importlib.import_module("cocorr_core.experiments")
-
-
 def _first_nonfinite_epoch(metrics: pd.DataFrame | None) -> tuple[int, str] | None:
     """(epoch, metric) of the first non-finite value, or None."""
     if metrics is None or len(metrics) == 0:
@@ -79,7 +75,7 @@ def _device_name(device: str) -> str | None:
     if "torch" not in sys.modules:
         return None
     try:
-        from .devices import device_name, resolve_device
+        from ..ground.devices import device_name, resolve_device
 
         return device_name(resolve_device(device))
     except Exception as exc:  # provenance must never fail a run
@@ -157,13 +153,8 @@ def _unique(configs: Iterable[RunConfig]) -> list[RunConfig]:
     return list(seen.values())
 
 
-def _default_group_key() -> Callable[[RunConfig], Any]:
-    try:
-        return _experiments().group_key
-    except ModuleNotFoundError as exc:
-        if exc.name != "cocorr_core.experiments":
-            raise
-        return lambda cfg: cfg.key()  # no experiments module: every run alone
+def _own_key(cfg: RunConfig) -> str:
+    return cfg.key()
 
 
 def _groups(configs: list[RunConfig], group_key: Callable[[RunConfig], Any]) -> list[list[RunConfig]]:
@@ -228,14 +219,16 @@ def _resolve_executor(executor: Any, scheduler: str | None, workers: int | None)
 
 
 # ---------------------------------------------------------------- public API
-def run_sweep(configs: Iterable[RunConfig], *, store: ResultStore | str | None = None, executor: Any = None,
-              runner: Runner | None = None, group_key: Callable[[RunConfig], Any] | None = None,
+def run_sweep(configs: Iterable[RunConfig], *, runner: Runner, store: ResultStore | str | None = None,
+              executor: Any = None, group_key: Callable[[RunConfig], Any] | None = None,
               progress: bool | None = None, retry_failed: bool = False,
               scheduler: str | None = None, workers: int | None = None) -> SweepSummary:
     """Run every config that the store does not hold yet; see the module docstring.
 
-    `runner(configs) -> list[RunOutcome]` defaults to `experiments.run_group`, `group_key`
-    to `experiments.group_key`. `progress`: None shows a bar only when stderr is a terminal.
+    `runner(configs) -> list[outcome]` trains one group (a paper's `run_group`); each outcome has
+    `config`, `metrics` (epoch, metric, value), `status`, `failed_epoch` and `error`. Configs with
+    equal `group_key(cfg)` form one group (None: every run alone). A paper's front binds both.
+    `progress`: None shows a bar only when stderr is a terminal.
     """
     store = as_store(store)
     configs = _unique(configs)
@@ -252,8 +245,9 @@ def run_sweep(configs: Iterable[RunConfig], *, store: ResultStore | str | None =
         else:
             summary.skipped += 1
     if todo:
-        runner = runner or _experiments().run_group
-        groups = _groups(todo, group_key or _default_group_key())
+        if not callable(runner):
+            raise ConfigError(f"runner={runner!r} must be a callable that trains a group of configs.")
+        groups = _groups(todo, group_key or _own_key)
         pool, close = _resolve_executor(executor, scheduler, workers)
         bar = _progress_bar(len(todo), progress)
         try:
@@ -348,8 +342,8 @@ def load_sweep(store_or_root: ResultStore | str | None = None,
     return df.sort_values(["run", "epoch", "metric"], kind="stable", ignore_index=True)
 
 
-def load_or_run(configs: Iterable[RunConfig], *, store: ResultStore | str | None = None, executor: Any = None,
-                runner: Runner | None = None, group_key: Callable[[RunConfig], Any] | None = None,
+def load_or_run(configs: Iterable[RunConfig], *, runner: Runner, store: ResultStore | str | None = None,
+                executor: Any = None, group_key: Callable[[RunConfig], Any] | None = None,
                 progress: bool | None = None, retry_failed: bool = False,
                 scheduler: str | None = None, workers: int | None = None) -> pd.DataFrame:
     """Run what the store is missing, then return `load_sweep` of exactly these configs."""

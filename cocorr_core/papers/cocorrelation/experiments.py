@@ -11,16 +11,24 @@ Theory setting (the theorems): binary unit-norm MNIST, ±1/√m head, BCE, full-
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 import torch
 
-from .config import ConfigError, Profile, RunConfig, check_choice, get_profile, grid
-from .devices import resolve_device
+from ... import data
+from ...attacks import autoattack_accuracy, pgd_accuracy
+from ...ground.devices import resolve_device
+from ...ground.errors import ConfigError, check_choice
+from ...measures import authors_power_iteration, split_norms, summarize, two_layer_norms
+from ...models import RESNET_CUTS, PixelSpace, TwoLayerEnsemble, build_resnet, resnet_parts
+from ...runs.config import RunConfig, grid
+from ...runs.sweep import load_or_run
+from ...training import accuracy, train_ensemble, train_module
+from .settings import Profile, get_profile, result_store, store_table
 
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "beyond")
 ACTIVATIONS_SHOWN = ("linear", "relu")
@@ -32,7 +40,6 @@ PGD_STEPS = 20
 # AutoAttack's); the paper profile runs the whole standard suite.
 AUTOATTACK_SUITE: dict[str, tuple[str, ...] | None] = {"quick": ("apgd-ce",), "paper": None}
 FIG1_Q = 0.25                    # Figs 1 and 5 use q = 0.25
-RESNET_CUTS = ("stem", "pool")   # A1|A2 after the stem; B1|B2 before global pooling + fc (paper §9.3)
 RESNET_LR = 5e-4
 RESNET_BATCH = 128
 RESNET_MEASURE_ITERS = 30        # power-iteration steps, as in the authors' code
@@ -107,7 +114,6 @@ def beyond_seed_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
 
 
 def resnet_data_name() -> str:
-    from . import data
 
     return "cifar10" if data.cifar10_available() else "mnist32"
 
@@ -160,7 +166,6 @@ def group_configs(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
 # ---------------------------------------------------------------------------- data
 def _two_layer_data(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
     """Training inputs, labels, test inputs, labels and test images in pixel units (or None)."""
-    from . import data
 
     if cfg.dataset == "mnist":
         Xtr, ytr = data.load_mnist("train", n=cfg.n_train)
@@ -175,17 +180,9 @@ def _two_layer_data(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
             f"dataset={cfg.dataset!r} is not used by the figure experiments; choose 'mnist' (code setting) "
             "or 'mnist_binary' (theory setting)."
         )
-    move = lambda t: None if t is None else t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
+    def move(t):
+        return None if t is None else t.to(device=device, dtype=dtype if t.is_floating_point() else t.dtype)
     return move(Xtr), move(ytr), move(Xte), move(yte), move(Xte_pix)
-
-
-def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-member accuracy: argmax over classes, or the sign of a single logit (BCE)."""
-    if logits.shape[-1] == 1:
-        pred = (logits[..., 0] > 0).to(y.dtype)
-    else:
-        pred = logits.argmax(-1)
-    return (pred == y).to(torch.float64).mean(-1)
 
 
 # ---------------------------------------------------------------------------- two-layer runs
@@ -205,11 +202,10 @@ def measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, torc
 
 
 def _measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-    from .measures import summarize, two_layer_norms
 
     with torch.no_grad():
         stats = summarize(two_layer_norms(model, X))
-        acc = _accuracy(model(X), y)
+        acc = accuracy(model(X), y)
     out = {name: stats[name] for name in ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full")}
     out["test_accuracy"] = acc
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
@@ -227,7 +223,6 @@ def _attack_metrics(model, cfgs: Sequence[RunConfig], Xpix: torch.Tensor, y: tor
                     alive: list[bool]) -> list[dict[str, float]]:
     """Final-epoch robust accuracies: batched L2 PGD for every member, AutoAttack for members
     with attack_n > 0; each at ε = 0.5 pixel units and at the authors' convention."""
-    from .attacks import PixelSpace, autoattack_accuracy, pgd_accuracy
 
     n_pgd = min(len(y), max([c.attack_n for c in cfgs] + [min(len(y), 1000)]))
     out: list[dict[str, float]] = [{} for _ in cfgs]
@@ -246,8 +241,6 @@ def _attack_metrics(model, cfgs: Sequence[RunConfig], Xpix: torch.Tensor, y: tor
 
 
 def _run_two_layer(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
-    from .models import TwoLayerEnsemble
-    from .train import train_ensemble
 
     cfg0 = cfgs[0]
     device = resolve_device(cfg0.device)
@@ -294,7 +287,6 @@ def _run_two_layer(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
 # ---------------------------------------------------------------------------- ResNets (Fig. 2)
 def _resnet_data(cfg: RunConfig, device: torch.device):
     """Training images in [−1, 1] (Normalize(0.5, 0.5), as the authors) and the measurement images."""
-    from . import data
 
     if cfg.dataset == "cifar10":
         Xtr, ytr = data.load_cifar10("train", n=cfg.n_train)
@@ -307,39 +299,12 @@ def _resnet_data(cfg: RunConfig, device: torch.device):
     return [t.to(device) for t in (Xtr * 2 - 1, ytr, Xte * 2 - 1, yte)]
 
 
-def _resnet_parts(net: torch.nn.Module, cut: str) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """Split a torchvision ResNet into (inner, outer) at a named cut."""
-    from torch import nn
-
-    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool)
-    body = nn.Sequential(net.layer1, net.layer2, net.layer3, net.layer4)
-    head = nn.Sequential(net.avgpool, nn.Flatten(1), net.fc)
-    if cut == "stem":
-        return stem, nn.Sequential(body, head)
-    if cut == "pool":
-        return nn.Sequential(stem, body), head
-    raise ConfigError(f"cut={cut!r} is not a ResNet cut; choose one of {RESNET_CUTS}.")
-
-
-def build_resnet(name: str, seed: int, device: torch.device) -> torch.nn.Module:
-    """torchvision ResNet-50 / Wide-ResNet-50-2 with a 10-class classifier that is frozen."""
-    import torchvision
-
-    torch.manual_seed(seed)
-    net = getattr(torchvision.models, name)(weights=None, num_classes=10)
-    net.fc.weight.requires_grad_(False)
-    net.fc.bias.requires_grad_(False)
-    return net.to(device)
-
-
 def _run_resnet(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
-    from .measures import split_norms, summarize
-    from .train import train_module
 
     cfg0 = cfgs[0]
     device = resolve_device(cfg0.device)
     Xtr, ytr, Xte, yte = _resnet_data(cfg0, device)
-    net = build_resnet(cfg0.model, cfg0.seed, device)
+    net = build_resnet(cfg0.model, n_classes=10, seed=cfg0.seed, device=device)
     cuts = [c.cut for c in cfgs]
 
     def on_epoch(epoch: int, module) -> dict[str, torch.Tensor]:
@@ -347,19 +312,17 @@ def _run_resnet(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
         module.eval()  # BatchNorm uses its running statistics while we differentiate
         out: dict[str, torch.Tensor] = {}
         for i, cut in enumerate(cuts):
-            inner, outer = _resnet_parts(module, cut)
+            inner, outer = resnet_parts(module, cut)
             stats = summarize(split_norms(inner, outer, Xte, max_iter=RESNET_MEASURE_ITERS))
             out[f"cocorrelation@{i}"] = stats["cocorrelation"].reshape(-1)[:1]
         with torch.no_grad():
-            out["test_accuracy"] = _accuracy(module(Xte).unsqueeze(0), yte)
+            out["test_accuracy"] = accuracy(module(Xte).unsqueeze(0), yte)
         module.train(was_training)
         return {k: v.detach().to("cpu", torch.float64).reshape(1) for k, v in out.items()}
 
     result = train_module(net, Xtr, ytr, optimizer=cfg0.optimizer, lr=cfg0.lr,
                           batch_size=cfg0.batch_size, epochs=cfg0.epochs, on_epoch=on_epoch)
-    hist = result.history if hasattr(result, "history") else result
-    failed = getattr(result, "failed_epoch", None)
-    failed = failed[0] if isinstance(failed, (list, tuple)) else failed
+    hist, failed = result.history, result.failed_epoch[0]
     outcomes = []
     for i, cfg in enumerate(cfgs):
         rows = hist[hist["metric"].isin([f"cocorrelation@{i}", "test_accuracy", "train_loss"])][["epoch", "metric", "value"]]
@@ -399,27 +362,25 @@ def outcomes_table(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
 
 def load_figure(figure: str, profile: str | None = None, device: str = "auto") -> pd.DataFrame:
     """The tidy table of a figure from the result store (trains what is missing)."""
-    from .sweep import load_or_run
 
     if figure == "fig2":
         return resnet_table(profile, device)
-    return load_or_run(figure_configs(figure, profile, device))
+    return load_or_run(figure_configs(figure, profile, device), runner=run_group, group_key=group_key,
+                       store=result_store())
 
 
 def resnet_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
     """Fig. 2's table, memoised in the result store."""
-    from .store import cached_table
 
     cfgs = figure_configs("fig2", profile, device)
     params = {"configs": [c.key() for c in cfgs], "dataset": cfgs[0].dataset}
-    return cached_table("fig2_resnets", params, lambda: outcomes_table(
-        [o for g in group_configs(cfgs) for o in run_group(g)]))
+    return store_table("fig2_resnets", params, lambda: outcomes_table(
+        [o for g in group_configs(cfgs) for o in run_group(g)]), profile)
 
 
 def estimator_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
     """ϱ along training measured two ways: certified per-sample norms (ours) and the authors'
     30-step power iteration. Code setting, q ∈ {min q, 0.25}, the narrowest and the second-widest width."""
-    from .store import cached_table
 
     prof = get_profile(profile)
     qs = sorted({min(prof.qs), FIG1_Q})
@@ -427,13 +388,10 @@ def estimator_table(profile: str | None = None, device: str = "auto") -> pd.Data
     cfgs = [c.replace(attack_eps=0.0, attack_n=0, n_test=min(prof.n_test, ESTIMATOR_N))
             for c in code_grid(prof, device, seeds=[0], widths=widths, qs=qs)]
     params = {"configs": [c.key() for c in cfgs]}
-    return cached_table("estimator_check", params, lambda: _estimator_rows(cfgs))
+    return store_table("estimator_check", params, lambda: _estimator_rows(cfgs), profile)
 
 
 def _estimator_rows(cfgs: Sequence[RunConfig]) -> pd.DataFrame:
-    from .measures import authors_power_iteration, summarize, two_layer_norms
-    from .models import TwoLayerEnsemble
-    from .train import train_ensemble
 
     frames = []
     for group in group_configs(cfgs):
@@ -451,7 +409,8 @@ def _estimator_rows(cfgs: Sequence[RunConfig]) -> pd.DataFrame:
                 member = net.as_classifier(k)
                 W = net.W[k].detach()
                 act = net.activation
-                inner = lambda x, W=W, act=act: (torch.relu(x @ W.T) if act == "relu" else x @ W.T)
+                def inner(x, W=W, act=act):
+                    return (torch.relu(x @ W.T) if act == "relu" else x @ W.T)
                 full = authors_power_iteration(member, Xte)
                 inn = authors_power_iteration(inner, Xte)
                 head_norm = torch.linalg.matrix_norm(net.A[k].detach().to(torch.float64), ord=2)
@@ -467,64 +426,3 @@ def _estimator_rows(cfgs: Sequence[RunConfig]) -> pd.DataFrame:
     df = pd.concat(frames, ignore_index=True)
     df["bias"] = df["authors"] - df["ours"]
     return df
-
-
-# ---------------------------------------------------------------------------- plots
-def plot_figure(figure: str, df: pd.DataFrame, profile: str | None = None):
-    """The figure (matplotlib Figure) for a figure name from its tidy table."""
-    from . import plots
-
-    _check_figure(figure)
-    prof = get_profile(profile)
-    return plots.PLOTTERS[figure](df, prof)
-
-
-# ---------------------------------------------------------------------------- tidy-table views
-CELL = ("activation", "width", "q", "seed")
-
-
-def select(df: pd.DataFrame, metric: str | None = None, **where: Any) -> pd.DataFrame:
-    """Rows of successful runs, optionally one metric and column == value filters (floats compared
-    with a tolerance, so q=0.25 matches 0.25000000001)."""
-    out = df
-    if "status" in out.columns:
-        out = out[out["status"] == "ok"]
-    if metric is not None:
-        out = out[out["metric"] == metric]
-    for col, val in where.items():
-        if val is None:
-            continue
-        if isinstance(val, float):
-            out = out[(out[col].astype(float) - val).abs() < 1e-9]
-        elif isinstance(val, (list, tuple, set)):
-            out = out[out[col].isin(list(val))]
-        else:
-            out = out[out[col] == val]
-    return out
-
-
-def final(df: pd.DataFrame, metric: str, **where: Any) -> pd.DataFrame:
-    """Each run's value of `metric` at its last recorded epoch: CELL columns + value."""
-    rows = select(df, metric, **where)
-    if rows.empty:
-        return pd.DataFrame(columns=[*CELL, "epoch", "value"])
-    idx = rows.groupby("run")["epoch"].idxmax()
-    return rows.loc[idx, [*CELL, "epoch", "value"]].reset_index(drop=True)
-
-
-def at_epoch(df: pd.DataFrame, metric: str, epoch: int, **where: Any) -> pd.DataFrame:
-    rows = select(df, metric, **where)
-    return rows[rows["epoch"] == epoch][[*CELL, "value"]].reset_index(drop=True)
-
-
-def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrelation", **where: Any) -> pd.DataFrame:
-    """ϱ(last epoch) − ϱ(start) per run (the paper's Fig. 6 uses start = 1; start = 0 is initialisation)."""
-    last = final(df, metric, **where)
-    first = at_epoch(df, metric, start, **where)
-    merged = last.merge(first, on=list(CELL), suffixes=("_last", "_start"))
-    merged["delta"] = merged["value_last"] - merged["value_start"]
-    return merged
-
-
-def mean_over_seeds(table: pd.DataFrame, value: str = "value", by: Sequence[str] = ("activation", "width", "q")) -> pd.DataFrame:
-    return table.groupby(list(by), as_index=False)[value].mean()

@@ -5,9 +5,11 @@ Layout::
     <root>/<namespace>/<run_key>/{config.json, metrics.parquet, provenance.json}
     <root>/<namespace>/tables/<kind>-<hash>/{params.json, table.parquet, provenance.json}
 
-`namespace` is ``v<version>-<core_fingerprint()>``: a changed core writes into a fresh
-namespace, so results computed by older code are never reused silently (they stay
-readable through `ResultStore.for_namespace`).
+`namespace` is ``v<version>-<shared>-<paper>-<paper fingerprint>``: the fingerprint of the
+shared layers plus that of the one paper whose results these are (``v<version>-<shared>``
+for results that belong to no paper). A changed shared layer or a changed paper writes into
+a fresh namespace, so results computed by older code are never reused silently (they stay
+readable through `ResultStore.for_namespace`), while editing one paper keeps the others'.
 
 Every entry is written into a hidden ``.tmp-*`` directory, fsynced, and renamed into place
 in one step, so a reader sees either nothing or a complete entry, and many workers can
@@ -29,14 +31,18 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pandas as pd
 
-from . import __version__, core_fingerprint
-from .config import ConfigError, RunConfig, UserError, profile_name
+from .. import __version__
+from ..ground.errors import ConfigError, UserError
+from ..ground.fingerprint import paper_fingerprint, shared_fingerprint
+from ..ground.profiles import profile_name
+from .config import RunConfig
 
 RESULTS_ENV = "COCORR_RESULTS"
 METRIC_COLUMNS = ("run", "epoch", "metric", "value")
@@ -46,9 +52,11 @@ _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 _STALE_TMP_S = 3600.0  # a temporary directory only lives while files are written (seconds)
 
 
-def current_namespace() -> str:
-    """Namespace of results written by this version of the core."""
-    return f"v{__version__}-{core_fingerprint()}"
+def current_namespace(paper: str | None = None) -> str:
+    """Namespace of results written by this version of the shared layers and of `paper`
+    (the name of a subpackage of `cocorr_core.papers`, or None for results of no paper)."""
+    base = f"v{__version__}-{shared_fingerprint()}"
+    return base if paper is None else f"{base}-{paper}-{paper_fingerprint(paper)}"
 
 
 def default_root() -> Path:
@@ -89,7 +97,7 @@ def base_provenance() -> dict[str, Any]:
     """What every stored entry records about the code and machine that produced it."""
     return {
         "package_version": __version__,
-        "core_fingerprint": core_fingerprint(),
+        "shared_fingerprint": shared_fingerprint(),
         "git_commit": git_commit(),
         "torch_version": _torch_version(),
         "python_version": platform.python_version(),
@@ -192,12 +200,15 @@ class ResultStore:
     """Results on disk, one directory per run (see the module docstring for the layout).
 
     `root`: the argument, else $COCORR_RESULTS, else ~/.cache/cocorr/results.
-    `namespace`: defaults to `current_namespace()`; pass another to read older results.
+    `namespace`: defaults to `current_namespace(paper)`; pass another to read older results.
+    `paper`: the paper whose results these are (its subpackage name under `cocorr_core.papers`).
     """
 
-    def __init__(self, root: str | os.PathLike | None = None, namespace: str | None = None):
+    def __init__(self, root: str | os.PathLike | None = None, namespace: str | None = None, *,
+                 paper: str | None = None):
         self.root = Path(root).expanduser() if root is not None else default_root()
-        self.namespace = namespace or current_namespace()
+        self.paper = paper
+        self.namespace = namespace or current_namespace(paper)
         if "/" in self.namespace or self.namespace.startswith("."):
             raise ConfigError(f"namespace={self.namespace!r} must be a plain directory name.")
 
@@ -216,7 +227,7 @@ class ResultStore:
 
     @property
     def is_current(self) -> bool:
-        return self.namespace == current_namespace()
+        return self.namespace == current_namespace(self.paper)
 
     def namespaces(self) -> list[str]:
         """Every namespace under the root (older cores' results included)."""
@@ -224,8 +235,8 @@ class ResultStore:
             return []
         return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
-    def for_namespace(self, namespace: str) -> "ResultStore":
-        return ResultStore(self.root, namespace)
+    def for_namespace(self, namespace: str) -> ResultStore:
+        return ResultStore(self.root, namespace, paper=self.paper)
 
     # ------------------------------------------------------------ runs
     def run_dir(self, config_or_key: RunConfig | str) -> Path:
@@ -413,21 +424,22 @@ class ResultStore:
         return self._read_table(path)
 
 
-def as_store(store: "ResultStore | str | os.PathLike | None") -> ResultStore:
-    """Accept a ResultStore, a root directory, or None (the default store)."""
-    return store if isinstance(store, ResultStore) else ResultStore(store)
+def as_store(store: ResultStore | str | os.PathLike | None, paper: str | None = None) -> ResultStore:
+    """Accept a ResultStore, a root directory, or None (the default root), for `paper`'s results."""
+    return store if isinstance(store, ResultStore) else ResultStore(store, paper=paper)
 
 
 def cached_table(kind: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame], *,
-                 store: "ResultStore | str | os.PathLike | None" = None, profile: str | None = None) -> pd.DataFrame:
+                 store: ResultStore | str | os.PathLike | None = None, profile: str | None = None,
+                 paper: str | None = None) -> pd.DataFrame:
     """Memoise any DataFrame in the store.
 
     The entry is keyed by `kind`, `params` (JSON-like values; dict order does not matter),
     the profile (argument, else $COCORR_PROFILE, else 'quick') and the store namespace
-    (package version and core fingerprint). The first call runs `compute()`; later calls
-    read the stored table. A corrupt entry is recomputed.
+    (package version, shared-layer fingerprint and `paper`'s fingerprint). The first call runs
+    `compute()`; later calls read the stored table. A corrupt entry is recomputed.
     """
-    return as_store(store).cached_table(kind, params, compute, profile=profile)
+    return as_store(store, paper).cached_table(kind, params, compute, profile=profile)
 
 
 def tidy_metrics(metrics: pd.DataFrame | None, key: str) -> pd.DataFrame:

@@ -20,20 +20,22 @@ Numeric part (batched torch, float64):
 from __future__ import annotations
 
 import dataclasses
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import sympy as sp
 import torch
 
-from .config import ConfigError, check_range, get_profile, profile_name
-from .devices import resolve_device
-from .measures import top_eigenvalues
-from .models import TwoLayerEnsemble, activation_derivative
+from ...data import load_mnist_binary
+from ...ground.devices import resolve_device
+from ...ground.errors import ConfigError, check_range
+from ...ground.profiles import profile_name
+from ...linalg.lanczos import top_eigenvalues
+from ...models import TwoLayerEnsemble, activation_derivative
+from .settings import get_profile, store_table
 
 # =====================================================================================
 # Symbolic derivations
@@ -601,7 +603,6 @@ def dynamics_settings(profile: str | None = None) -> DynamicsSettings:
 
 
 def _theory_data(st: DynamicsSettings):
-    from .data import load_mnist_binary
     return load_mnist_binary("train", n=st.n, classes=st.classes, dtype=torch.float64)
 
 
@@ -624,12 +625,7 @@ def _run_all(activation: str, st: DynamicsSettings, device) -> pd.DataFrame:
 def _table(activation: str, prof: str, device: str) -> pd.DataFrame:
     st = dynamics_settings(prof)
     params = dict(dataclasses.asdict(st), activation=activation)
-    try:
-        from .store import cached_table
-    except ImportError:       # no store: compute directly
-        return _run_all(activation, st, device)
-    return cached_table(f"dynamics_{activation}", params, lambda: _run_all(activation, st, device),
-                        profile=prof)
+    return store_table(f"dynamics_{activation}", params, lambda: _run_all(activation, st, device), prof)
 
 
 def linear_dynamics_table(profile: str | None = None, device="auto") -> pd.DataFrame:
@@ -640,12 +636,3 @@ def linear_dynamics_table(profile: str | None = None, device="auto") -> pd.DataF
 def relu_dynamics_table(profile: str | None = None, device="auto") -> pd.DataFrame:
     """Theorem 5.5's per-step records for every ReLU width and q of the profile (memoised)."""
     return _table("relu", profile_name(profile), str(device)).copy()
-
-
-def loglog_slope(x: Sequence[float], y: Sequence[float]) -> float:
-    """Least-squares slope of log y against log x (NaN with fewer than two positive points)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = (x > 0) & (y > 0) & np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 2:
-        return math.nan
-    return float(np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)[0])

@@ -6,13 +6,13 @@ The pure functions `check_*_table(df)` take the table, so they can be tested on 
 """
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
-from .claims import CheckResult, Claim, register, verdict_from
-from .dynamics import linear_dynamics_table, loglog_slope, relu_dynamics_table
+from ...linalg.stats import loglog_fit
+from ...runs.ledger import CheckResult, Claim, verdict_from
+from .dynamics import linear_dynamics_table, relu_dynamics_table
+from .settings import BIBKEY as PAPER
 
-PAPER = "wang2024implicit"
 LINEAR_PAGE = "theory_thm53_linear"
 RELU_PAGE = "theory_thm55_relu"
 
@@ -68,7 +68,7 @@ def check_lower_bound_table(df: pd.DataFrame) -> CheckResult:
 def check_remainder_scale_table(df: pd.DataFrame) -> CheckResult:
     step5 = float((df["term2"].abs() <= df["rem_bound"] * (1 + 1e-12)).mean())
     med = df.assign(abs2=df["term2"].abs()).groupby(["q", "width"])["abs2"].median().reset_index()
-    slopes = {float(q): loglog_slope(g["width"], g["abs2"]) for q, g in med.groupby("q")}
+    slopes = {float(q): loglog_fit(g["width"], g["abs2"])["slope"] for q, g in med.groupby("q")}
     pos = {q: s for q, s in slopes.items() if q > 0}
     nonpos = {q: s for q, s in slopes.items() if q <= 0}
     numbers = {"frac_step5_bound_holds": step5,
@@ -111,29 +111,29 @@ def _relu(pure):
 
 
 CLAIMS = [
-    register(Claim(
+    Claim(
         id="wang24.thm53.rate_formula", paper=PAPER, page=LINEAR_PAGE,
         statement="Linear network: the co-correlation obeys dϱ/dt = η C(t) ϱ(t) (Theorem 5.3); "
                   "one GD step changes ϱ by η C ϱ up to an error of second order in η.",
-        check=_linear(check_rate_formula_table))),
-    register(Claim(
+        check=_linear(check_rate_formula_table)),
+    Claim(
         id="wang24.thm53.acute_angles", paper=PAPER, page=LINEAR_PAGE,
         statement="Linear network: the error-weighted inputs x̃(τ) of successive steps have acute "
                   "angles (Σ_τ x̃(τ)ᵀx̃(t) ≥ 0), so C(t) ≥ 0 and ϱ increases.",
-        check=_linear(check_acute_angles_table))),
-    register(Claim(
+        check=_linear(check_acute_angles_table)),
+    Claim(
         id="wang24.thm53.lower_bound", paper=PAPER, page=LINEAR_PAGE,
         statement="Linear network: C(t) ≥ [η(1 − (aᵀv)²)Σ_τ x̃(τ)ᵀx̃(t) + ②]/‖W(t)‖² (step 1 of the "
                   "proof replaces ‖aᵀW‖² by ‖W‖² in the first denominator).",
-        check=_linear(check_lower_bound_table))),
-    register(Claim(
+        check=_linear(check_lower_bound_table)),
+    Claim(
         id="wang24.thm53.remainder_scale", paper=PAPER, page=LINEAR_PAGE,
         statement="Linear network: the remainder ② is bounded by (1/n)Σ‖W(0)xᵢ‖ = O(m^-q), so it "
                   "vanishes with width for q > 0 and does not for q ≤ 0.",
-        check=_linear(check_remainder_scale_table))),
-    register(Claim(
+        check=_linear(check_remainder_scale_table)),
+    Claim(
         id="wang24.thm55.fixed_pattern", paper=PAPER, page=RELU_PAGE,
         statement="ReLU network: with the activation pattern held fixed (Ḋ = 0) the rate "
                   "dϱ/dt = η C(t) ϱ(t) describes the change of the RMS co-correlation (Theorem 5.5).",
-        check=_relu(check_fixed_pattern_table))),
+        check=_relu(check_fixed_pattern_table)),
 ]

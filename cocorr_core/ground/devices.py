@@ -1,9 +1,13 @@
-"""Device resolution: one place that decides between cuda and cpu."""
+"""Devices: one place that decides between cuda and cpu, and one switch for exact float32."""
 from __future__ import annotations
+
+import contextlib
+import platform
+from collections.abc import Iterator
 
 import torch
 
-from .config import ConfigError
+from .errors import ConfigError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
@@ -27,6 +31,17 @@ def device_name(device: torch.device) -> str:
     """Human-readable name of the hardware behind a device."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import platform
-
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+@contextlib.contextmanager
+def exact_float32() -> Iterator[None]:
+    """Switch TF32 off for CUDA matmuls and cuDNN inside the block; restore the settings afterwards."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
+        torch.backends.cudnn.allow_tf32 = cudnn

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...linalg.stats import loglog_fit
+from ...runs.ledger import CheckResult, Claim, verdict_from
 from . import theory
-from .claims import CheckResult, Claim, register, verdict_from
+from .settings import BIBKEY as PAPER
 
-PAPER = "wang2024implicit"
 THM45_TOL = 1e-10
 
 
@@ -97,7 +98,7 @@ def _check_lemmaB2(profile: str) -> CheckResult:
 def _check_prop2(profile: str) -> CheckResult:
     dyn = theory.dynamics_table(profile)
     rates = theory.rise_rates(dyn, theory.RISE_WINDOW, theory.LINEAR_LR)
-    fit = theory.loglog_fit(rates["inv_norm_sq"], rates["rise"])
+    fit = loglog_fit(rates["inv_norm_sq"], rates["rise"])
     norms = theory.init_norm_table(profile)
     numbers = {
         "loglog_slope": fit["slope"],
@@ -150,28 +151,30 @@ def _check_prop1(profile: str) -> CheckResult:
                        "(varrho, (a^T v)^2) over all checkpoints >= 0.9")
 
 
-register(Claim(
-    id="wang24.thm45.identity", paper=PAPER,
-    statement="The Dirichlet energy of a composition factorises exactly as co-correlation x sqrt(1 + var/mu^2) "
-              "x norm correlation x the energies of the two blocks, with 0 <= varrho, rho <= 1.",
-    check=_check_thm45, page="theory_definitions"))
-register(Claim(
-    id="wang24.thm41.first_order_bound", paper=PAPER,
-    statement="To first order in the radius r, the L2 adversarial risk is at most the natural risk plus "
-              "r times the Dirichlet energy of the loss.",
-    check=_check_thm41, page="theory_thm41_adversarial_risk"))
-register(Claim(
-    id="wang24.lemmaB2.concentration", paper=PAPER,
-    statement="The mean norm of n Gaussian vectors N(0, m^-(1+2q) I_m) is m^-q up to "
-              "O(sqrt(8 log(2n/delta)/m^(1+2q))) with probability 1 - delta (q > 0).",
-    check=_check_lemmaB2, page="theory_lemmaB2"))
-register(Claim(
-    id="wang24.prop2.speed_inverse_norm", paper=PAPER,
-    statement="The speed at which co-correlation builds up is inversely proportional to ||W||_2^2, so at "
-              "one q wider networks (smaller ||W(0)||) accumulate it faster.",
-    check=_check_prop2, page="theory_properties"))
-register(Claim(
-    id="wang24.prop1.saturation", paper=PAPER,
-    statement="Co-correlation builds up early in training and saturates, as the head aligns with the top "
-              "singular direction ((a^T v)^2 -> 1).",
-    check=_check_prop1, page="theory_properties"))
+CLAIMS = [
+    Claim(
+        id="wang24.thm45.identity", paper=PAPER,
+        statement="The Dirichlet energy of a composition factorises exactly as co-correlation x sqrt(1 + var/mu^2) "
+                  "x norm correlation x the energies of the two blocks, with 0 <= varrho, rho <= 1.",
+        check=_check_thm45, page="theory_definitions"),
+    Claim(
+        id="wang24.thm41.first_order_bound", paper=PAPER,
+        statement="To first order in the radius r, the L2 adversarial risk is at most the natural risk plus "
+                  "r times the Dirichlet energy of the loss.",
+        check=_check_thm41, page="theory_thm41_adversarial_risk"),
+    Claim(
+        id="wang24.lemmaB2.concentration", paper=PAPER,
+        statement="The mean norm of n Gaussian vectors N(0, m^-(1+2q) I_m) is m^-q up to "
+                  "O(sqrt(8 log(2n/delta)/m^(1+2q))) with probability 1 - delta (q > 0).",
+        check=_check_lemmaB2, page="theory_lemmaB2"),
+    Claim(
+        id="wang24.prop2.speed_inverse_norm", paper=PAPER,
+        statement="The speed at which co-correlation builds up is inversely proportional to ||W||_2^2, so at "
+                  "one q wider networks (smaller ||W(0)||) accumulate it faster.",
+        check=_check_prop2, page="theory_properties"),
+    Claim(
+        id="wang24.prop1.saturation", paper=PAPER,
+        statement="Co-correlation builds up early in training and saturates, as the head aligns with the top "
+                  "singular direction ((a^T v)^2 -> 1).",
+        check=_check_prop1, page="theory_properties"),
+]

@@ -35,10 +35,10 @@ settings afterwards. `train_module` runs its own ResNet steps with the global se
 """
 from __future__ import annotations
 
-import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,9 +46,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import LOSSES, OPTIMIZERS, ConfigError, check_choice, check_range
-from .devices import resolve_device
-from .models import TwoLayerEnsemble
+from .ground.devices import exact_float32, resolve_device
+from .ground.errors import ConfigError, check_choice, check_range
+from .models import PixelSpace, TwoLayerEnsemble
+
+OPTIMIZERS = ("gd", "sgd", "adam")
+LOSSES = ("bce", "ce")
 
 OnEpoch = Callable[[int, nn.Module], "dict[str, torch.Tensor | float] | None"]
 HISTORY_COLUMNS = ["epoch", "member", "metric", "value"]
@@ -71,27 +74,22 @@ class TrainResult:
         return h.pivot(index="epoch", columns="member", values="value")
 
 
-@contextlib.contextmanager
-def exact_float32() -> Iterator[None]:
-    """Switch TF32 off for CUDA matmuls and cuDNN inside the block; restore the settings afterwards."""
-    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = matmul
-        torch.backends.cudnn.allow_tf32 = cudnn
-
-
 # ---------------------------------------------------------------- losses
-def member_losses(logits: torch.Tensor, y: torch.Tensor, loss: str) -> torch.Tensor:
-    """Mean loss of every member: logits (K, n, c), labels (n,) → (K,)."""
-    K, n, _ = logits.shape
+def member_losses(logits: torch.Tensor, y: torch.Tensor, loss: str | None = None,
+                  reduction: str = "mean") -> torch.Tensor:
+    """Loss of every member over its samples: logits (K, n, c), labels (n,) → (K,).
+
+    `loss`: "ce" (cross-entropy, integer labels) or "bce" (BCE with logits on one output, labels
+    in {0, 1}); None picks "bce" for one output and "ce" otherwise. `reduction`: "mean" or "sum"
+    over the n samples."""
+    K, n, c = logits.shape
+    loss = loss or ("bce" if c == 1 else "ce")
     if loss == "ce":
         # cross_entropy takes (N, C, d1) inputs with (N, d1) targets: here N = K, d1 = n.
-        return F.cross_entropy(logits.transpose(1, 2), y.expand(K, n), reduction="none").mean(1)
-    return F.binary_cross_entropy_with_logits(logits[..., 0], y.expand(K, n), reduction="none").mean(1)
+        per = F.cross_entropy(logits.transpose(1, 2), y.expand(K, n), reduction="none")
+    else:
+        per = F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype).expand(K, n), reduction="none")
+    return per.mean(1) if reduction == "mean" else per.sum(1)
 
 
 def _check_common(optimizer: str, loss: str, lr: float, batch_size: int, epochs: int) -> None:
@@ -102,25 +100,32 @@ def _check_common(optimizer: str, loss: str, lr: float, batch_size: int, epochs:
     check_range("epochs", epochs, lo=0, integer=True)
 
 
-def _prepare_labels(y: torch.Tensor, n: int, loss: str, n_outputs: int, device: torch.device,
-                    dtype: torch.dtype, name: str = "y") -> torch.Tensor:
+def check_labels(y: torch.Tensor, n: int, n_outputs: int, device: torch.device, *, loss: str | None = None,
+                 dtype: torch.dtype | None = None, name: str = "y") -> torch.Tensor:
+    """Labels (n,) checked against a model with `n_outputs` logits and moved to `device`.
+
+    loss None (prediction): integer classes in [0, max(n_outputs, 2) − 1], returned as long.
+    loss "ce": integer classes in [0, n_outputs − 1] (n_outputs ≥ 2), long.
+    loss "bce": labels in {0, 1} for a single output, returned in `dtype`."""
     y = torch.as_tensor(y)
     if y.ndim != 1 or y.shape[0] != n:
         raise ConfigError(f"{name} must have shape ({n},) to match the inputs; got {tuple(y.shape)}.")
-    if loss == "ce":
-        if n_outputs < 2:
-            raise ConfigError("loss='ce' needs a model with at least 2 outputs; use loss='bce' for one output.")
-        if y.is_floating_point() and not torch.equal(y, y.round()):
-            raise ConfigError(f"{name} must hold integer class labels for loss='ce'.")
-        y = y.to(device=device, dtype=torch.long)
-        if n and (int(y.min()) < 0 or int(y.max()) >= n_outputs):
-            raise ConfigError(f"{name} has labels outside [0, {n_outputs - 1}] for a {n_outputs}-output model.")
+    if loss == "bce":
+        if n_outputs != 1:
+            raise ConfigError(f"loss='bce' needs a single-output model (head='theory'); this one has {n_outputs}.")
+        y = y.to(device=device, dtype=dtype)
+        if n and not bool(((y == 0) | (y == 1)).all()):
+            raise ConfigError(f"{name} must hold labels in {{0, 1}} for loss='bce'.")
         return y
-    if n_outputs != 1:
-        raise ConfigError(f"loss='bce' needs a single-output model (head='theory'); this one has {n_outputs}.")
-    y = y.to(device=device, dtype=dtype)
-    if n and not bool(((y == 0) | (y == 1)).all()):
-        raise ConfigError(f"{name} must hold labels in {{0, 1}} for loss='bce'.")
+    if loss == "ce" and n_outputs < 2:
+        raise ConfigError("loss='ce' needs a model with at least 2 outputs; use loss='bce' for one output.")
+    if y.is_floating_point() and not torch.equal(y, y.round()):
+        what = "for loss='ce'" if loss == "ce" else "(0/1 for a single-output model)"
+        raise ConfigError(f"{name} must hold integer class labels {what}.")
+    y = y.to(device=device, dtype=torch.long)
+    top = n_outputs - 1 if loss == "ce" else max(n_outputs, 2) - 1
+    if n and (int(y.min()) < 0 or int(y.max()) > top):
+        raise ConfigError(f"{name} has labels outside [0, {top}] for a model with {n_outputs} output(s).")
     return y
 
 
@@ -218,10 +223,10 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
     n = X.shape[0]
     if n == 0:
         raise ConfigError("X is empty; training needs at least one sample.")
-    y = _prepare_labels(y, n, loss, model.n_outputs, dev, dtype)
+    y = check_labels(y, n, model.n_outputs, dev, loss=loss, dtype=dtype)
     if X_eval is not None:
         X_eval = _prepare_inputs(X_eval, model.in_dim, dev, dtype, "X_eval")
-        y_eval = _prepare_labels(y_eval, X_eval.shape[0], loss, model.n_outputs, dev, dtype, "y_eval")
+        y_eval = check_labels(y_eval, X_eval.shape[0], model.n_outputs, dev, loss=loss, dtype=dtype, name="y_eval")
     if optimizer == "gd":
         batch_size = n
     opt = (torch.optim.Adam([W], lr=lr) if optimizer == "adam" else torch.optim.SGD([W], lr=lr))
@@ -240,7 +245,7 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
                 active = active & ~bad
         if X_eval is not None:
             history.add(epoch, "test_loss", _full_loss(model, X_eval, y_eval, loss, eval_chunk))
-            history.add(epoch, "test_accuracy", _accuracy(model, X_eval, y_eval, eval_chunk))
+            history.add(epoch, "test_accuracy", clean_accuracy(model, X_eval, y_eval, batch_size=eval_chunk))
         if on_epoch is not None:
             history.add_dict(epoch, on_epoch(epoch, model))
 
@@ -277,11 +282,61 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
     return TrainResult(model=model, history=history.frame(), failed_epoch=failed)
 
 
-@torch.no_grad()
-def _accuracy(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, chunk: int) -> torch.Tensor:
-    from .attacks import clean_accuracy  # one definition of accuracy, in attacks
+# ---------------------------------------------------------------- predictions
+def predict(logits: torch.Tensor) -> torch.Tensor:
+    """Class index from logits (..., c) → (...); one output: class 1 iff the logit is > 0."""
+    if logits.shape[-1] == 1:
+        return (logits[..., 0] > 0).long()
+    return logits.argmax(-1)
 
-    return clean_accuracy(model, X, y, batch_size=chunk)
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Per-member accuracy of logits (K, n, c) against labels (n,) → float64 (K,)."""
+    return (predict(logits) == y.long()).to(torch.float64).mean(-1)
+
+
+@torch.no_grad()
+def clean_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
+                   batch_size: int = 4096) -> torch.Tensor:
+    """Fraction of correctly classified samples: Tensor(K,) for a `TwoLayerEnsemble` (or a
+    `PixelSpace` around one), Tensor(1,) for any other classifier of (n, c) logits. X is in the
+    model's input space (no preprocessing) and is moved to the model's device and dtype.
+    Prediction is the argmax for c > 1 outputs and `logit > 0` (class 1) for one output."""
+    check_range("batch_size", batch_size, lo=1, integer=True)
+    ensemble = model.model if isinstance(model, PixelSpace) else model
+    if isinstance(ensemble, TwoLayerEnsemble):  # a TwoLayerEnsemble, or PixelSpace around one
+        dev = ensemble.W.device
+        X = torch.as_tensor(X).to(device=dev, dtype=ensemble.W.dtype)
+        run = model
+    else:
+        dev = module_device(model)
+        X = torch.as_tensor(X).to(device=dev, dtype=module_dtype(model))
+        run = lambda x: model(x).reshape(x.shape[0], -1).unsqueeze(0)  # noqa: E731  (1, n, c)
+    n = X.shape[0]
+    if n == 0:
+        raise ConfigError("X is empty; accuracy needs at least one sample.")
+    correct = None
+    with exact_float32():
+        for s in range(0, n, batch_size):
+            logits = run(X[s:s + batch_size])
+            if correct is None:
+                y = check_labels(y, n, logits.shape[-1], dev)
+                correct = torch.zeros(logits.shape[0], dtype=torch.long, device=dev)
+            correct += (predict(logits) == y[s:s + batch_size]).sum(1)
+    return correct.to(torch.float64).cpu() / n
+
+
+def module_dtype(model: nn.Module) -> torch.dtype:
+    for t in model.parameters():
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def module_device(model: nn.Module) -> torch.device:
+    for t in list(model.parameters()) + list(model.buffers()):
+        return t.device
+    return torch.device("cpu")
 
 
 # ---------------------------------------------------------------- ordinary modules

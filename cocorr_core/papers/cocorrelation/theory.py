@@ -14,15 +14,20 @@ Contents
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import sympy as sp
 import torch
 
-from .config import ConfigError, check_range
-from .devices import resolve_device
+from ...data import load_mnist, load_mnist_binary, to_code_inputs
+from ...ground.devices import resolve_device
+from ...ground.errors import ConfigError, check_range
+from ...measures import summarize, two_layer_norms
+from ...models import TwoLayerEnsemble, activate, activation_derivative
+from ...training import train_ensemble
+from .settings import get_profile, store_table
 
 # =====================================================================================
 # Theorem 4.5 on a discrete distribution with N atoms
@@ -250,7 +255,6 @@ def bce_input_gradient(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: tor
     """Closed-form grad_x BCE(sig(u), y) = (sig(u) - y) W^T D(x) a for every member and sample.
 
     W (K, m, d), a (K, m), X (n, d), y (n,) in {0, 1}  ->  (K, n, d)."""
-    from .models import activate, activation_derivative
 
     z = torch.einsum("nd,kmd->knm", X, W)
     u = torch.einsum("knm,km->kn", activate(z, activation), a)
@@ -437,7 +441,6 @@ def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 
                         device: str | torch.device = "auto") -> pd.DataFrame:
     """Measured ||W(0)||_2 of the q-initialisation against Gordon's bound, one row per
     (width, q, seed); W(0) comes from TwoLayerEnsemble.init (theory head)."""
-    from .models import TwoLayerEnsemble
 
     rows = []
     for m in widths:
@@ -495,7 +498,6 @@ def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs:
     """Theory setting: linear two-layer nets a^T W x (head +-1/sqrt(m)), full-batch GD on BCE
     (`linear_gd`); all q of one width share the seed, so their W(0) differ only in scale.
     Exact varrho, (a^T v)^2, ||W||_2 and the loss at the checkpoints; one row per (width, q, step)."""
-    from .models import TwoLayerEnsemble
 
     dev = resolve_device(device)
     X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
@@ -529,17 +531,6 @@ def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
     return out.reset_index()
 
 
-def loglog_fit(x, y) -> dict[str, float]:
-    """Least-squares slope and intercept of log y on log x, and the Spearman rank correlation."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    ok = (x > 0) & (y > 0)
-    slope, intercept = np.polyfit(np.log(x[ok]), np.log(y[ok]), 1)
-    rx, ry = pd.Series(x).rank().to_numpy(), pd.Series(y).rank().to_numpy()
-    spearman = float(np.corrcoef(rx, ry)[0, 1])
-    return {"slope": float(slope), "intercept": float(intercept), "spearman": spearman,
-            "used": int(ok.sum()), "dropped": int((~ok).sum())}
-
-
 def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_eval: torch.Tensor, *,
                      width: int, q: float, steps: int, lr: float, radii: Sequence[float],
                      attack_steps: int = 40, seed: int = 0,
@@ -548,8 +539,6 @@ def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_e
     +-1/sqrt(m)) by full-batch GD on BCE, then on (X_eval, y_eval) compare, for every radius,
     the worst-case loss found by L2 ascent (mean over samples = empirical robust risk) with
     the bound R + r S(L o f) and the first-order value R + r E||grad_x L||."""
-    from .models import TwoLayerEnsemble
-    from .train import train_ensemble
 
     dev = resolve_device(device)
     model = TwoLayerEnsemble.init(X.shape[1], width, [q], [seed], head="theory", activation="relu",
@@ -590,7 +579,6 @@ D_MNIST = 784
 
 
 def _sizes(profile: str | None) -> dict:
-    from .config import get_profile
 
     prof = get_profile(profile)
     quick = prof.name == "quick"
@@ -620,9 +608,7 @@ def theory_sizes(profile: str | None = None) -> dict:
 
 
 def _cached(kind: str, params: dict, compute: Callable[[], pd.DataFrame], profile: str) -> pd.DataFrame:
-    from .store import cached_table
-
-    return cached_table(kind, params, compute, profile=profile)
+    return store_table(kind, params, compute, profile)
 
 
 def thm45_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
@@ -633,9 +619,6 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
-        from .data import load_mnist_binary, load_mnist, to_code_inputs
-        from .measures import summarize, two_layer_norms
-        from .models import TwoLayerEnsemble
 
         dev = resolve_device(device)
         X_theory, _ = load_mnist_binary("test", n=sz["thm45_n"])
@@ -678,7 +661,6 @@ def thm41_table(profile: str | None = None, device: str | torch.device = "auto")
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
-        from .data import load_mnist_binary
 
         X, y = load_mnist_binary("train", n=sz["n"])
         Xe, ye = load_mnist_binary("test", n=sz["n_eval"])
@@ -695,7 +677,6 @@ def lemmaB2_table(profile: str | None = None, device: str | torch.device = "auto
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
-        from .data import load_mnist_binary
 
         X, _ = load_mnist_binary("train", n=max(sz["lemma_ns"]))
         return lemmaB2_simulation(X, sz["lemma_widths"], sz["lemma_ns"], sz["qs"], trials=sz["lemma_trials"],
@@ -720,7 +701,6 @@ def dynamics_table(profile: str | None = None, device: str | torch.device = "aut
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
-        from .data import load_mnist_binary
 
         X, y = load_mnist_binary("train", n=sz["n"])
         return linear_dynamics(X, y, sz["widths"], sz["qs"], steps=sz["steps"], lr=LINEAR_LR,

@@ -3,17 +3,16 @@ config columns) and a Profile, and returns a matplotlib Figure with labelled axe
 that states the setting and the profile."""
 from __future__ import annotations
 
-import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt  # keep the caller's backend: notebooks show inline, scripts save
 import numpy as np
 import pandas as pd
 
-from .config import Profile
-from .experiments import (
-    ATTACK_EPS, AUTHORS_EPS, FIG1_Q, accumulated_change, final, mean_over_seeds, select,
-)
+from ...ground.errors import check_choice
+from .experiments import ATTACK_EPS, AUTHORS_EPS, FIG1_Q
+from .settings import Profile, get_profile
+from .tables import accumulated_change, final, mean_over_seeds, select
 
 CODE_SETTING = "code setting: 10-class MNIST, CE, frozen Gaussian head, SGD lr 0.003, batch 512"
 THEORY_SETTING = "theory setting: MNIST 0 vs 1, unit-norm inputs, ±1/√m head, BCE, full-batch GD"
@@ -316,3 +315,9 @@ def beyond(df: pd.DataFrame, prof: Profile):
 
 
 PLOTTERS = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "beyond": beyond}
+
+
+def plot_figure(figure: str, df: pd.DataFrame, profile: str | None = None):
+    """The matplotlib Figure of `figure` (a key of PLOTTERS) drawn from its tidy table."""
+    check_choice("figure", figure, tuple(PLOTTERS))
+    return PLOTTERS[figure](df, get_profile(profile))

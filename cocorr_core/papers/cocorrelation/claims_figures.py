@@ -8,16 +8,17 @@ from the profile's grid (e.g. width 8192 in the quick profile) gets "not run".
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable
+from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from .claims import CheckResult, Claim, register, verdict_from
-from .experiments import FIG1_Q, accumulated_change, final, mean_over_seeds, select
+from ...linalg.stats import spearman
+from ...runs.ledger import CheckResult, Claim, verdict_from
+from .experiments import FIG1_Q, load_figure
+from .settings import BIBKEY as PAPER
+from .tables import accumulated_change, final, mean_over_seeds, select
 
-PAPER = "wang2024implicit"
 NARROW_WIDTHS = (16, 32)       # the paper's exceptions in Fig. 1c/1d
 RISE_TOL = 0.02                # ϱ must gain more than this to count as "rising"
 FLAT_TOL = 0.02                # |ϱ(e) − ϱ(1)| below this at every epoch counts as "flat"
@@ -30,15 +31,6 @@ PAPER_RESNET_POOL = (0.36, 0.66)  # the authors' notebook: ϱ at epoch 2 → epo
 
 def not_run(criterion: str, why: str, **numbers: Any) -> CheckResult:
     return CheckResult("not run", {"missing": why, **numbers}, criterion)
-
-
-def spearman(x: Sequence[float], y: Sequence[float]) -> float:
-    """Spearman rank correlation (average ranks for ties); NaN when either side is constant."""
-    xr = pd.Series(list(x), dtype=float).rank().to_numpy()
-    yr = pd.Series(list(y), dtype=float).rank().to_numpy()
-    if len(xr) < 2 or xr.std() == 0 or yr.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(xr, yr)[0, 1])
 
 
 def _r(x: float, nd: int = 4) -> float:
@@ -309,7 +301,6 @@ def check_rho_predicts_robustness(df: pd.DataFrame) -> CheckResult:
 # ---------------------------------------------------------------------------- registration
 def _loader(figure: str) -> Callable[[str], pd.DataFrame]:
     def load(profile: str) -> pd.DataFrame:
-        from .experiments import load_figure
 
         df = load_figure(figure, profile)
         if figure == "beyond" and "head" in df.columns:
@@ -361,15 +352,7 @@ _CLAIMS = [
 ]
 
 CLAIMS: list[Claim] = [
-    register(Claim(id=cid, paper=PAPER, statement=statement, check=_wrap(figure, pure), page=page))
+    Claim(id=cid, paper=PAPER, statement=statement, check=_wrap(figure, pure), page=page)
     for cid, figure, page, pure, statement in _CLAIMS
 ]
 PURE_CHECKS: dict[str, Callable[[pd.DataFrame], CheckResult]] = {cid: pure for cid, _, _, pure, _ in _CLAIMS}
-
-
-def page_entries(page: str, profile: str | None = None) -> pd.DataFrame:
-    """The ledger entries shown on one page, as a table."""
-    from .claims import ledger
-
-    ids = [c.id for c in CLAIMS if c.page == page]
-    return pd.DataFrame(ledger(profile, ids))[["id", "verdict", "criterion", "numbers", "profile"]]

@@ -1,0 +1,38 @@
+"""Every paper of the book, for the CLI and the reproduction report (the one place that knows them all)."""
+from __future__ import annotations
+
+from types import ModuleType
+
+from .ground.errors import ConfigError
+from .ground.profiles import profile_name
+from .papers import cocorrelation
+from .runs.ledger import Claim, check_unique, evaluate
+
+PAPERS: dict[str, ModuleType] = {cocorrelation.PAPER: cocorrelation}
+
+
+def all_claims() -> list[Claim]:
+    """Every paper's claims, sorted by id (ids are unique across papers)."""
+    return check_unique([c for paper in PAPERS.values() for c in paper.CLAIMS])
+
+
+def ledger(profile: str | None = None, ids: list[str] | None = None) -> list[dict]:
+    """Evaluate every claim of the book (or those in `ids`) at the profile."""
+    claims = all_claims()
+    if ids is not None:
+        by_id = {c.id: c for c in claims}
+        unknown = [i for i in ids if i not in by_id]
+        if unknown:
+            raise ConfigError(f"unknown claim(s) {unknown}; known: {sorted(by_id)}")
+        claims = [by_id[i] for i in ids]
+    prof = profile_name(profile)
+    return [evaluate(c, prof) for c in claims]
+
+
+def figure_paper(figure: str) -> ModuleType:
+    """The paper that owns a figure name such as 'fig3'."""
+    owners = [p for p in PAPERS.values() if figure in p.FIGURES]
+    if not owners:
+        known = sorted(f for p in PAPERS.values() for f in p.FIGURES)
+        raise ConfigError(f"FIGURE={figure!r} is unknown; choose one of {tuple(known)}.")
+    return owners[0]

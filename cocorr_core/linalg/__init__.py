@@ -1,0 +1,1 @@
+"""Linear algebra and statistics: certified batched Lanczos, rank correlation, log–log fits."""

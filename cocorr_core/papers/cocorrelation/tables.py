@@ -1,0 +1,59 @@
+"""Views of the figures' tidy tables (one row per run × epoch × metric): one cell, one epoch,
+the last epoch, the accumulated change, means over seeds."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+CELL = ("activation", "width", "q", "seed")
+
+
+def select(df: pd.DataFrame, metric: str | None = None, **where: Any) -> pd.DataFrame:
+    """Rows of successful runs, optionally one metric and column == value filters (floats compared
+    with a tolerance, so q=0.25 matches 0.25000000001)."""
+    out = df
+    if "status" in out.columns:
+        out = out[out["status"] == "ok"]
+    if metric is not None:
+        out = out[out["metric"] == metric]
+    for col, val in where.items():
+        if val is None:
+            continue
+        if isinstance(val, float):
+            out = out[(out[col].astype(float) - val).abs() < 1e-9]
+        elif isinstance(val, (list, tuple, set)):
+            out = out[out[col].isin(list(val))]
+        else:
+            out = out[out[col] == val]
+    return out
+
+
+def final(df: pd.DataFrame, metric: str, **where: Any) -> pd.DataFrame:
+    """Each run's value of `metric` at its last recorded epoch: CELL columns + value."""
+    rows = select(df, metric, **where)
+    if rows.empty:
+        return pd.DataFrame(columns=[*CELL, "epoch", "value"])
+    idx = rows.groupby("run")["epoch"].idxmax()
+    return rows.loc[idx, [*CELL, "epoch", "value"]].reset_index(drop=True)
+
+
+def at_epoch(df: pd.DataFrame, metric: str, epoch: int, **where: Any) -> pd.DataFrame:
+    """Each run's value of `metric` at `epoch`: CELL columns + value."""
+    rows = select(df, metric, **where)
+    return rows[rows["epoch"] == epoch][[*CELL, "value"]].reset_index(drop=True)
+
+
+def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrelation", **where: Any) -> pd.DataFrame:
+    """ϱ(last epoch) − ϱ(start) per run (the paper's Fig. 6 uses start = 1; start = 0 is initialisation)."""
+    last = final(df, metric, **where)
+    first = at_epoch(df, metric, start, **where)
+    merged = last.merge(first, on=list(CELL), suffixes=("_last", "_start"))
+    merged["delta"] = merged["value_last"] - merged["value_start"]
+    return merged
+
+
+def mean_over_seeds(table: pd.DataFrame, value: str = "value", by: Sequence[str] = ("activation", "width", "q")) -> pd.DataFrame:
+    """Mean of `value` over seeds within each cell `by`."""
+    return table.groupby(list(by), as_index=False)[value].mean()

@@ -1,0 +1,150 @@
+"""The reproduction ledger: claims, their computed verdicts, and how a page shows them.
+
+A claim is a paper's statement in our words plus a check: a function of stored (or freshly
+computed) results that returns the measured numbers and a verdict derived from them with an
+explicit criterion. Verdicts are never typed in. Each paper lists its claims in its front
+(`CLAIMS`); this module evaluates and renders any list of them.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..ground.errors import ConfigError
+from ..ground.profiles import profile_name
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+BADGE_COLOURS = {"reproduced": "#1a7f37", "partly": "#9a6700", "not reproduced": "#cf222e", "not run": "#6e7781"}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A check's outcome: one of VERDICTS, the numbers it was decided from, and the criterion in words."""
+
+    verdict: str
+    numbers: dict[str, Any]
+    criterion: str  # the explicit test applied to the numbers, e.g. "slope < -0.05"
+
+    def __post_init__(self) -> None:
+        if self.verdict not in VERDICTS:
+            raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One ledger entry: `check(profile)` computes its CheckResult from results at that profile."""
+
+    id: str                       # e.g. "wang24.fig3.negative_q_flat"
+    paper: str                    # bibtex key, e.g. "wang2024implicit"
+    statement: str                # the paper's claim in our words
+    check: Callable[[str], CheckResult] = field(repr=False)  # profile name -> result
+    page: str = ""                # notebook that shows it, e.g. "fig3_init_width"
+
+
+def verdict_from(conditions: dict[str, bool]) -> str:
+    """'reproduced' if every condition holds, 'partly' if some do, else 'not reproduced'."""
+    if not conditions:
+        raise ValueError("a verdict needs at least one condition")
+    held = sum(bool(v) for v in conditions.values())
+    if held == len(conditions):
+        return "reproduced"
+    return "partly" if held else "not reproduced"
+
+
+def check_unique(claims: Sequence[Claim]) -> list[Claim]:
+    """The claims sorted by id; a ValueError names any id that appears twice."""
+    seen: dict[str, Claim] = {}
+    for claim in claims:
+        if claim.id in seen and seen[claim.id] is not claim:
+            raise ValueError(f"claim id {claim.id!r} appears twice")
+        seen[claim.id] = claim
+    return sorted(seen.values(), key=lambda c: c.id)
+
+
+def find_claim(claims: Iterable[Claim], claim_id: str) -> Claim:
+    """The claim with `claim_id`, or a ConfigError listing the known ids."""
+    by_id = {c.id: c for c in claims}
+    if claim_id not in by_id:
+        raise ConfigError(f"unknown claim {claim_id!r}; known: {sorted(by_id)}")
+    return by_id[claim_id]
+
+
+def evaluate(claim: Claim, profile: str | None = None) -> dict[str, Any]:
+    """Run one claim's check and return a ledger entry (a plain dict, JSON-ready)."""
+    prof = profile_name(profile)
+    result = claim.check(prof)
+    return {
+        "id": claim.id,
+        "paper": claim.paper,
+        "statement": claim.statement,
+        "verdict": result.verdict,
+        "criterion": result.criterion,
+        "numbers": result.numbers,
+        "profile": prof,
+        "page": claim.page,
+    }
+
+
+def ledger(claims: Sequence[Claim], profile: str | None = None) -> list[dict[str, Any]]:
+    """Evaluate every claim of `claims` at the profile, in id order."""
+    return [evaluate(c, profile) for c in check_unique(claims)]
+
+
+# ---------------------------------------------------------------- rendering for a reader
+def _number_text(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, (list, tuple)) and len(value) <= 6 and all(isinstance(v, (int, float)) for v in value):
+        return "[" + ", ".join(_number_text(v) for v in value) + "]"
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, ensure_ascii=False, default=str)
+    return str(value)
+
+
+def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -> str:
+    """HTML for ledger entries: per entry a verdict badge, the statement, the criterion in words,
+    and the measured numbers folded away in a <details> list (long values wrap). With `links`,
+    each entry links to its page. Used by every page that shows verdicts and by the report."""
+    cards = []
+    for e in entries:
+        colour = BADGE_COLOURS.get(e["verdict"], "#6e7781")
+        page = f' · <a href="{html.escape(e["page"])}.html">{html.escape(e["page"])}</a>' if links and e.get("page") else ""
+        rows = "".join(
+            f"<li><code>{html.escape(str(k))}</code>: {html.escape(_number_text(v))}</li>"
+            for k, v in e["numbers"].items())
+        cards.append(
+            '<div class="cocorr-verdict" style="border-left:4px solid {c};padding:0.3em 0.8em;margin:0.6em 0;'
+            'overflow-wrap:anywhere;max-width:100%">'
+            '<span style="background:{c};color:#fff;border-radius:3px;padding:0 0.4em;font-size:0.85em">{v}</span> '
+            '<code style="font-size:0.8em">{id}</code>{page}'
+            '<p style="margin:0.3em 0">{s}</p>'
+            '<p style="margin:0.3em 0;font-size:0.9em"><em>Criterion:</em> {crit}</p>'
+            '<details style="font-size:0.85em"><summary>numbers ({prof} profile)</summary><ul>{rows}</ul></details>'
+            "</div>".format(c=colour, v=html.escape(e["verdict"]), id=html.escape(e["id"]), page=page,
+                            s=html.escape(e["statement"]), crit=html.escape(e["criterion"]),
+                            prof=html.escape(e.get("profile", "")), rows=rows))
+    return "\n".join(cards)
+
+
+class Verdicts:
+    """Ledger entries that display as verdict cards in a notebook (`render_verdicts`)."""
+
+    def __init__(self, entries: Sequence[dict[str, Any]], links: bool = False):
+        self.entries = list(entries)
+        self.links = links
+
+    def _repr_html_(self) -> str:
+        return render_verdicts(self.entries, links=self.links)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{e['verdict'].upper()}: {e['id']} - {e['criterion']}" for e in self.entries)
+
+    def __getitem__(self, claim_id: str) -> dict[str, Any]:
+        for e in self.entries:
+            if e["id"] == claim_id:
+                return e
+        raise KeyError(claim_id)
