@@ -10,12 +10,13 @@ TORCH_PIN := $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==
 export COCORR_PROFILE ?= quick
 BOOK_FLAGS := -n -W --keep-going
 
-.PHONY: all setup data book test test-fast test-book browser bench clean help
+.PHONY: all setup data book lint test test-fast test-book browser bench clean help
 
 help:
 	@echo "make book       set up, fetch MNIST, execute every notebook ($$COCORR_PROFILE, default quick), write _build/html"
 	@echo "make test       set up, fetch MNIST, run the test suite (notebooks included; browser test if a book is built)"
 	@echo "make test-fast  unit tests only (no notebooks)"
+	@echo "make lint       ruff (rules E, F, I, UP) over the package, the tests and the benchmarks"
 	@echo "make test-book  browser test of the built book in headless Chromium"
 	@echo "make bench      performance harness -> benchmarks/results/latest.json"
 	@echo "make clean      remove build outputs (keeps .venv, data and stored results)"
@@ -40,7 +41,10 @@ book: setup data
 	  find _build/html/reports -name '*.log' -print -exec cat {} \; 2>/dev/null; exit 1; }
 	@echo "book written to _build/html/index.html ($$COCORR_PROFILE profile)"
 
-test: setup data
+lint: setup
+	$(BIN)/ruff check cocorr_core tests benchmarks
+
+test: setup data lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
 
 test-fast: setup

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from cocorr_core.devices import device_name, resolve_device
+from cocorr_core.ground.devices import device_name, resolve_device
 
 from . import harness
 from .data import mnist

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -53,13 +53,13 @@ def _sgd_epochs(model: TwoLayerEnsemble, X, y, lr: float, batch: int, epochs: in
 
 
 def _train(model, X, y, lr, batch, epochs):
-    if importlib.util.find_spec("cocorr_core.train") is not None:
-        from cocorr_core.train import train_ensemble
+    if importlib.util.find_spec("cocorr_core.training") is not None:
+        from cocorr_core.training import train_ensemble
 
         train_ensemble(model, X, y, optimizer="sgd", loss="ce", lr=lr, batch_size=batch, epochs=epochs)
-        return "cocorr_core.train.train_ensemble"
+        return "cocorr_core.training.train_ensemble"
     _sgd_epochs(model, X, y, lr, batch, epochs)
-    return "harness SGD loop (cocorr_core.train not available)"
+    return "harness SGD loop (cocorr_core.training not available)"
 
 
 def ensemble_speedup(X, y, device, *, K=8, width=64, epochs=2, batch=512, lr=0.003) -> dict:

@@ -172,7 +172,7 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
     if args.namespace == "all":
         chosen = spaces
     else:
-        wanted = [args.namespace] if args.namespace else [current_namespace(p) for p in PAPERS]
+        wanted = [args.namespace] if args.namespace else [current_namespace(p) for p in (None, *PAPERS)]
         chosen = [ns for ns in wanted if ns in spaces]
         if not chosen:
             hint = f"stored namespaces: {', '.join(spaces)}; pass --namespace NS or --namespace all" if spaces \

@@ -84,15 +84,15 @@ class CountingRunner:
 
 
 def configs(n_widths: int = 4, epochs: int = 4):
-    from cocorr_core.config import RunConfig, grid
+    from cocorr_core.runs.config import RunConfig, grid
 
     base = RunConfig(epochs=epochs, n_train=64, n_test=32, device="cpu")
     return grid(base, width=[16 * 2**i for i in range(n_widths)], q=[-0.1, 0.25], seed=[0, 1])
 
 
 if __name__ == "__main__":
-    from cocorr_core.store import ResultStore
-    from cocorr_core.sweep import run_sweep
+    from cocorr_core.runs.store import ResultStore
+    from cocorr_core.runs.sweep import run_sweep
 
     root, namespace = sys.argv[1], sys.argv[2]
     # One run per group, so runs land on disk one by one while the parent watches.

@@ -11,11 +11,19 @@ import pytest
 import torch
 from torch import nn
 
-from cocorr_core.attacks import (PixelSpace, TwoLogits, autoattack_accuracy, autoattack_components,
-                                 autoattack_robust, clean_accuracy, code_inputs, pgd_accuracy,
-                                 pgd_attack, pixel_eps)
-from cocorr_core.config import ConfigError
-from cocorr_core.models import TwoLayerEnsemble
+from cocorr_core.attacks import (
+    TwoLogits,
+    autoattack_accuracy,
+    autoattack_components,
+    autoattack_robust,
+    pgd_accuracy,
+    pgd_attack,
+    pixel_eps,
+)
+from cocorr_core.data import to_code_inputs as code_inputs
+from cocorr_core.ground.errors import ConfigError
+from cocorr_core.models import PixelSpace, TwoLayerEnsemble
+from cocorr_core.training import clean_accuracy
 
 D = 25  # viewed as 5×5 images by AutoAttack
 

@@ -6,8 +6,9 @@ import math
 import pandas as pd
 import pytest
 
-from cocorr_core import claims
-from cocorr_core import claims_figures as cf
+from cocorr_core import catalog
+from cocorr_core.papers.cocorrelation import claims_figures as cf
+from cocorr_core.runs.ledger import evaluate
 
 ACTS = ("linear", "relu")
 
@@ -153,7 +154,7 @@ def test_failed_runs_are_ignored():
 
 
 def test_claims_are_registered_with_pages_and_pure_checks():
-    ids = {c.id for c in claims.all_claims()}
+    ids = {c.id for c in catalog.all_claims()}
     for c in cf.CLAIMS:
         assert c.id in ids and c.paper == "wang2024implicit"
         assert c.page in {"fig1_robustness_energy", "fig2_resnets", "fig3_init_width", "fig4_heatmaps",
@@ -163,11 +164,11 @@ def test_claims_are_registered_with_pages_and_pure_checks():
 
 
 def test_wrapped_check_uses_the_figure_table(monkeypatch):
-    from cocorr_core import experiments
+    from cocorr_core.papers.cocorrelation import experiments
 
     df = table(paper_like, finals=robust_finals)
     seen = []
     monkeypatch.setattr(experiments, "load_figure", lambda fig, prof: seen.append((fig, prof)) or df)
-    entry = claims.evaluate(claims.get_claim("wang24.fig3.negative_q_flat"), "quick")
+    entry = evaluate(catalog.PAPERS["cocorrelation"].claim("wang24.fig3.negative_q_flat"), "quick")
     assert entry["verdict"] == "reproduced" and entry["profile"] == "quick"
     assert seen == [("fig3", "quick")]

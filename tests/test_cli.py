@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cocorr_core import cli
-from cocorr_core.store import ResultStore
-from cocorr_core.sweep import run_sweep
+from cocorr_core import catalog, cli
+from cocorr_core.runs.store import ResultStore
+from cocorr_core.runs.sweep import run_sweep
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -29,12 +29,20 @@ def error_line(capsys) -> str:
 
 @pytest.fixture
 def fake_experiments(monkeypatch):
-    """A stand-in experiments module: two figures over the fake sweep grid."""
-    mod = types.ModuleType("cocorr_core.experiments")
+    """A stand-in paper front in the catalog: two figures over the fake sweep grid."""
+    mod = types.ModuleType("fake_paper")
     mod.FIGURES = ("figA", "figB")
-    mod.figure_configs = lambda figure, profile: [c.replace(profile=profile) for c in F.configs(2, epochs=2)]
+
+    def figure_configs(figure, profile, device="auto", seeds=None):
+        cells = [c.replace(profile=profile) for c in F.configs(2, epochs=2)]
+        return cells if seeds is None else [c.replace(seed=s) for c in cells for s in range(seeds)]
+
+    mod.figure_configs = figure_configs
     mod.group_key = F.group_by_width
     mod.run_group = F.runner
+    mod.result_store = lambda root=None: ResultStore(root)
+    mod.sweep = lambda configs, store, **options: run_sweep(configs, runner=mod.run_group, group_key=mod.group_key,
+                                                            store=store, **options)
     mod.seen = {}
 
     def plot_figure(figure, df, profile):
@@ -46,7 +54,7 @@ def fake_experiments(monkeypatch):
         return fig
 
     mod.plot_figure = plot_figure
-    monkeypatch.setitem(sys.modules, "cocorr_core.experiments", mod)
+    monkeypatch.setattr(catalog, "PAPERS", {"fake": mod})
     return mod
 
 
@@ -105,7 +113,7 @@ def test_run_stores_the_runs_and_saves_the_figure(fake_experiments, capsys, tmp_
 
 
 def test_run_keeps_failed_runs_unless_asked_to_retry(fake_experiments, capsys, tmp_path):
-    fake_experiments.figure_configs = lambda figure, profile: F.configs(2, epochs=4)  # NaN from epoch 3
+    fake_experiments.figure_configs = lambda figure, profile, device="auto", seeds=None: F.configs(2, epochs=4)
     fake_experiments.run_group = F.nan_runner
     argv = ["run", "figA", "--device", "cpu", "--out", str(tmp_path)]
     assert cli.main(argv) == 0
@@ -150,10 +158,8 @@ LEDGER = [{"id": "demo.claim", "paper": "wang2024implicit", "statement": "s", "v
 
 
 def test_report_table_and_json(monkeypatch, capsys):
-    import cocorr_core.claims as claims
-
     seen = []
-    monkeypatch.setattr(claims, "ledger", lambda profile=None: seen.append(profile) or LEDGER)
+    monkeypatch.setattr(catalog, "ledger", lambda profile=None: seen.append(profile) or LEDGER)
     assert cli.main(["report", "--profile", "paper"]) == 0
     out = capsys.readouterr().out
     assert "demo.claim" in out and "partly" in out and "slope=0.1235" in out

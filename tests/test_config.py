@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from cocorr_core.config import (
-    PROFILE_ENV, PROFILES, ConfigError, RunConfig, UserError, get_profile, grid, profile_name,
-)
+from cocorr_core.ground.errors import ConfigError, UserError
+from cocorr_core.ground.profiles import PROFILE_ENV, profile_name
+from cocorr_core.papers.cocorrelation.settings import PROFILES, get_profile
+from cocorr_core.runs.config import RunConfig, grid
 
 EXPLICIT = {
     "model": "two_layer", "activation": "relu", "width": 256, "q": -0.15, "head": "code",

@@ -11,8 +11,8 @@ import torch
 from scipy.optimize import linprog
 
 from cocorr_core import data
-from cocorr_core.config import ConfigError
 from cocorr_core.data import DataError
+from cocorr_core.ground.errors import ConfigError
 
 N_TRAIN, N_TEST = 12, 5
 _ORIGINAL_SOURCE_NPM = data._source_npm  # the real npm source, before fixtures switch it off

@@ -6,13 +6,16 @@ import pytest
 import sympy as sp
 import torch
 
-from cocorr_core import dynamics as dy
-from cocorr_core.claims_dynamics import (check_fixed_pattern_table, check_rate_formula_table,
-                                         check_remainder_scale_table)
-from cocorr_core.config import ConfigError
 from cocorr_core.data import unit_norm_binary
+from cocorr_core.ground.errors import ConfigError
 from cocorr_core.measures import summarize, two_layer_norms
 from cocorr_core.models import TwoLayerEnsemble
+from cocorr_core.papers.cocorrelation import dynamics as dy
+from cocorr_core.papers.cocorrelation.claims_dynamics import (
+    check_fixed_pattern_table,
+    check_rate_formula_table,
+    check_remainder_scale_table,
+)
 
 F64 = torch.float64
 

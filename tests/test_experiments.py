@@ -10,8 +10,12 @@ import torch
 
 matplotlib.use("Agg")
 
-from cocorr_core import experiments as ex
-from cocorr_core.config import ConfigError, RunConfig, get_profile
+from cocorr_core.ground.errors import ConfigError
+from cocorr_core.papers.cocorrelation import experiments as ex
+from cocorr_core.papers.cocorrelation import tables
+from cocorr_core.papers.cocorrelation.plots import plot_figure
+from cocorr_core.papers.cocorrelation.settings import get_profile
+from cocorr_core.runs.config import RunConfig
 
 TINY = dict(width=8, epochs=2, n_train=256, n_test=256, measures=ex.TWO_LAYER_MEASURES, device="cpu")
 
@@ -148,18 +152,18 @@ def _synthetic(epochs=3):
 
 def test_table_views():
     df = _synthetic()
-    f = ex.final(df, "cocorrelation", q=0.25)
+    f = tables.final(df, "cocorrelation", q=0.25)
     assert len(f) == 4 and (f["epoch"] == 3).all() and f["value"].tolist() == pytest.approx([0.53] * 4)
-    acc = ex.accumulated_change(df, start=1, q=0.25)
+    acc = tables.accumulated_change(df, start=1, q=0.25)
     assert acc["delta"].tolist() == pytest.approx([0.02] * 4)
-    assert ex.accumulated_change(df, start=0, q=-0.15)["delta"].abs().max() == 0
+    assert tables.accumulated_change(df, start=0, q=-0.15)["delta"].abs().max() == 0
     failed = df.assign(status="failed")
-    assert ex.final(failed, "cocorrelation").empty
+    assert tables.final(failed, "cocorrelation").empty
 
 
 @pytest.mark.parametrize("figure", ["fig1", "fig3", "fig4", "fig5", "fig6", "beyond"])
 def test_plot_figure_labels_axes(figure):
-    fig = ex.plot_figure(figure, _synthetic(), "quick")
+    fig = plot_figure(figure, _synthetic(), "quick")
     axes = [ax for ax in fig.axes if (ax.has_data() or ax.images) and ax.get_label() != "<colorbar>"]
     assert axes
     for ax in axes:
@@ -172,7 +176,7 @@ def test_plot_fig2():
     rows = [dict(run=m + c, status="ok", model=m, cut=c, dataset="mnist32", epoch=e, metric="cocorrelation",
                  value=0.3 + 0.1 * e) for m in ("resnet50", "wide_resnet50_2") for c in ("stem", "pool")
             for e in range(3)]
-    fig = ex.plot_figure("fig2", pd.DataFrame(rows), "quick")
+    fig = plot_figure("fig2", pd.DataFrame(rows), "quick")
     assert "STAND-IN" in fig._suptitle.get_text()
     matplotlib.pyplot.close(fig)
 
@@ -182,5 +186,6 @@ def test_run_group_on_cuda_matches_cpu():
     cfg = RunConfig(q=0.25, **{**TINY, "device": "cuda"})
     gpu = ex.run_group([cfg])[0].metrics
     cpu = ex.run_group([cfg.replace(device="cpu")])[0].metrics
-    rho = lambda m: m[m.metric == "cocorrelation"]["value"].to_numpy()
+    def rho(m):
+        return m[m.metric == "cocorrelation"]["value"].to_numpy()
     assert rho(gpu) == pytest.approx(rho(cpu), rel=1e-3)

@@ -6,9 +6,16 @@ import torch
 from torch import nn
 from torch.func import jacrev, vmap
 
-from cocorr_core.config import ConfigError
-from cocorr_core.measures import (NormSample, authors_power_iteration, spectral_norms, split_norms,
-                                  summarize, top_eigenvalues, two_layer_norms)
+from cocorr_core.ground.errors import ConfigError
+from cocorr_core.measures import (
+    NormSample,
+    authors_power_iteration,
+    spectral_norms,
+    split_norms,
+    summarize,
+    top_eigenvalues,
+    two_layer_norms,
+)
 from cocorr_core.models import MLP, TwoLayerEnsemble
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]

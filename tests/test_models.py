@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cocorr_core.config import ConfigError
+from cocorr_core.ground.errors import ConfigError
 from cocorr_core.models import MLP, TwoLayerEnsemble, resnet_split
 
 DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 import cocorr_core
-from cocorr_core.config import ConfigError, RunConfig
-from cocorr_core.store import ResultStore, cached_table, current_namespace, default_root
+from cocorr_core.ground.errors import ConfigError
+from cocorr_core.runs.config import RunConfig
+from cocorr_core.runs.store import ResultStore, cached_table, current_namespace, default_root
 
 BASE = RunConfig(width=32, q=0.25, epochs=2, n_train=64, n_test=32, device="cpu")
 
@@ -39,21 +40,63 @@ def test_root_argument_env_and_home(tmp_path, monkeypatch):
     assert default_root() == tmp_path / "home" / ".cache" / "cocorr" / "results"
 
 
-def test_namespace_names_version_and_core_fingerprint(tmp_path):
-    ns = ResultStore(tmp_path).namespace
-    assert ns == current_namespace() == f"v{cocorr_core.__version__}-{cocorr_core.core_fingerprint()}"
-    assert ResultStore(tmp_path).dir == tmp_path / ns
+def test_namespace_names_version_shared_layers_and_paper(tmp_path):
+    from cocorr_core.ground.fingerprint import paper_fingerprint, shared_fingerprint
+
+    base = f"v{cocorr_core.__version__}-{shared_fingerprint()}"
+    assert ResultStore(tmp_path).namespace == current_namespace() == base
+    ns = ResultStore(tmp_path, paper="cocorrelation").namespace
+    assert ns == current_namespace("cocorrelation") == f"{base}-cocorrelation-{paper_fingerprint('cocorrelation')}"
+    assert ResultStore(tmp_path, paper="cocorrelation").dir == tmp_path / ns
+
+
+def _fake_package(root):
+    for rel in ("ground/errors.py", "data.py", "cli.py", "catalog.py", "papers/a/__init__.py", "papers/b/x.py"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"# {rel}\n")
+
+
+def _fingerprints(monkeypatch, root):
+    from cocorr_core.ground import fingerprint as fp
+
+    monkeypatch.setattr(fp, "PACKAGE_DIR", root)
+    monkeypatch.setattr(fp, "PAPERS_DIR", root / "papers")
+    fp.shared_fingerprint.cache_clear()
+    fp.paper_fingerprint.cache_clear()
+    out = (fp.shared_fingerprint(), fp.paper_fingerprint("a"), fp.paper_fingerprint("b"))
+    fp.shared_fingerprint.cache_clear()
+    fp.paper_fingerprint.cache_clear()
+    return out
+
+
+@pytest.mark.parametrize("edited, changes", [
+    ("papers/a/__init__.py", (False, True, False)),   # one paper: only its own results move
+    ("data.py", (True, False, False)),                 # a shared layer: every namespace moves
+    ("ground/errors.py", (True, False, False)),
+    ("cli.py", (False, False, False)),                 # the top computes nothing
+])
+def test_an_edit_moves_only_the_namespaces_it_can_change(tmp_path, monkeypatch, edited, changes):
+    _fake_package(tmp_path)
+    before = _fingerprints(monkeypatch, tmp_path)
+    (tmp_path / edited).write_text("# edited\n")
+    after = _fingerprints(monkeypatch, tmp_path)
+    assert tuple(b != a for b, a in zip(before, after)) == changes
 
 
 def test_a_changed_core_writes_into_a_new_namespace(tmp_path, monkeypatch):
-    import cocorr_core.store as store_module
+    import cocorr_core.runs.store as store_module
 
-    before = ResultStore(tmp_path)
+    before = ResultStore(tmp_path, paper="cocorrelation")
     before.write_run(BASE, metrics(BASE), prov())
-    monkeypatch.setattr(store_module, "core_fingerprint", lambda: "0123456789abcdef")
-    after = ResultStore(tmp_path)
-    assert after.namespace == f"v{cocorr_core.__version__}-0123456789abcdef" != before.namespace
+    monkeypatch.setattr(store_module, "paper_fingerprint", lambda paper: "0123456789ab")
+    after = ResultStore(tmp_path, paper="cocorrelation")
+    assert after.namespace.endswith("-cocorrelation-0123456789ab") and after.namespace != before.namespace
     assert after.check_run(BASE) is None and before.check_run(BASE) == "ok"
+
+
+def test_an_unknown_paper_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no paper subpackage"):
+        ResultStore(tmp_path, paper="nonesuch")
 
 
 def test_run_dir_follows_the_config_key(store):

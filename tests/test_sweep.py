@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cocorr_core.store import ResultStore
-from cocorr_core.sweep import load_or_run, load_sweep, run_sweep
+from cocorr_core.runs.store import ResultStore
+from cocorr_core.runs.sweep import load_or_run, load_sweep, run_sweep
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -122,7 +122,7 @@ def test_a_runner_reported_failure_is_kept(store):
 
 
 def test_bad_input_stops_the_sweep_instead_of_recording_failures(store):
-    from cocorr_core.config import ConfigError
+    from cocorr_core.ground.errors import ConfigError
 
     def runner(configs):
         raise ConfigError("dataset files are missing; run `cocorr data fetch mnist`")
@@ -169,7 +169,7 @@ def test_thread_pool_records_a_crashing_group(store):
 
 
 def test_unknown_executor_and_stray_dask_options_are_config_errors(store):
-    from cocorr_core.config import ConfigError
+    from cocorr_core.ground.errors import ConfigError
 
     with pytest.raises(ConfigError, match="executor"):
         run_sweep(CONFIGS[:1], store=store, executor="spark", runner=F.runner)

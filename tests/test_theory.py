@@ -9,9 +9,10 @@ import pytest
 import sympy as sp
 import torch
 
-from cocorr_core import theory as T
-from cocorr_core.config import ConfigError
+from cocorr_core.ground.errors import ConfigError
+from cocorr_core.linalg.stats import loglog_fit
 from cocorr_core.models import TwoLayerEnsemble
+from cocorr_core.papers.cocorrelation import theory as T
 
 DEVICES = ["cpu", "cuda"]
 
@@ -216,7 +217,7 @@ def test_gordon_bound_formula():
 
 
 def test_linear_gd_matches_train_ensemble():
-    from cocorr_core.train import train_ensemble
+    from cocorr_core.training import train_ensemble
 
     g = torch.Generator().manual_seed(9)
     X = torch.randn(30, 12, generator=g, dtype=torch.float64)
@@ -241,7 +242,7 @@ def test_rise_rates_and_loglog_fit():
                         "varrho": [0.5, 0.6, 0.4, 0.8], "spectral_norm": [2.0, 2.0, 1.0, 1.0]})
     rr = T.rise_rates(dyn, 2, 0.5)
     assert rr.set_index("width")["rise"].to_dict() == pytest.approx({8: 0.1, 16: 0.4})
-    fit = T.loglog_fit([1, 10, 100], [2, 20, 200])
+    fit = loglog_fit([1, 10, 100], [2, 20, 200])
     assert fit["slope"] == pytest.approx(1.0) and fit["spearman"] == pytest.approx(1.0)
     with pytest.raises(ConfigError):
         T.rise_rates(dyn, 5, 0.5)

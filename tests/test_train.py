@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
-from cocorr_core.config import ConfigError
+from cocorr_core.ground.errors import ConfigError
 from cocorr_core.models import TwoLayerEnsemble
-from cocorr_core.train import TrainResult, train_ensemble, train_module
+from cocorr_core.training import TrainResult, train_ensemble, train_module
 
 QS = (0.0, 0.25, -0.15)
 SEEDS = (11, 12, 13)

@@ -18,6 +18,7 @@ from typing import Any
 
 from ...data import load_mnist, load_mnist_binary, to_code_inputs
 from ...ground.devices import device_name, resolve_device
+from ...linalg.stats import loglog_fit, spearman
 from ...measures import authors_power_iteration, summarize, two_layer_norms
 from ...models import TwoLayerEnsemble
 from ...runs.config import RunConfig
@@ -70,7 +71,7 @@ __all__ = [
     "AUTOATTACK_SUITE", "BIBKEY", "CLAIMS", "FIG1_Q", "FIGURES", "PAPER", "THEORY_LR", "VERDICTS", "Profile",
     "TwoLayerEnsemble", "accumulated_change", "authors_power_iteration", "beyond_seed_grid", "claim",
     "device_name", "dynamics", "estimator_table", "experiments", "figure_configs", "final", "get_profile",
-    "load_figure", "load_mnist", "load_mnist_binary", "mean_over_seeds", "plot_figure", "plots",
-    "resnet_data_name", "resolve_device", "result_store", "select", "store_table", "summarize", "sweep",
+    "load_figure", "loglog_fit", "load_mnist", "load_mnist_binary", "mean_over_seeds", "plot_figure", "plots",
+    "resnet_data_name", "resolve_device", "result_store", "select", "spearman", "store_table", "summarize", "sweep",
     "tables", "theory", "theory_grid", "to_code_inputs", "train_ensemble", "two_layer_norms", "verdicts",
 ]

@@ -15,7 +15,8 @@ import pandas as pd
 
 from ...linalg.stats import spearman
 from ...runs.ledger import CheckResult, Claim, verdict_from
-from .experiments import FIG1_Q, load_figure
+from . import experiments
+from .experiments import FIG1_Q
 from .settings import BIBKEY as PAPER
 from .tables import accumulated_change, final, mean_over_seeds, select
 
@@ -302,7 +303,7 @@ def check_rho_predicts_robustness(df: pd.DataFrame) -> CheckResult:
 def _loader(figure: str) -> Callable[[str], pd.DataFrame]:
     def load(profile: str) -> pd.DataFrame:
 
-        df = load_figure(figure, profile)
+        df = experiments.load_figure(figure, profile)
         if figure == "beyond" and "head" in df.columns:
             df = df[df["head"] == "code"]
         return df
