@@ -36,7 +36,7 @@ settings afterwards. `train_module` runs its own ResNet steps with the global se
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -405,3 +405,95 @@ def train_module(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *, optimiz
         measure(epoch)
     module.train()
     return TrainResult(model=module, history=history.frame(), failed_epoch=[failed])
+
+
+# ---------------------------------------------------------------- the theory setting's gradient descent
+def bce_loss(u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Elementwise binary cross-entropy of logits u against labels y in {0, 1}: softplus(u) − y·u."""
+    return F.softplus(u) - y * u
+
+
+class TheoryStep:
+    """The state of K stacked networks aᵀσ(Wx) at GD step t, before the update W ← W + η·G.
+
+    Shapes: W (K, m, d), a (K, m), X (n, d). Attributes: `t`, `a`, `u` = aᵀσ(Wx) (K, n),
+    `residual` = y − sig(u) (K, n), `loss` = mean BCE (K,), and
+    - `direction` G = −∂L/∂W (K, m, d), with L the mean BCE over the n inputs;
+    - `pattern` D = σ′(Wx) (K, n, m) (ones for linear networks);
+    - for linear networks, `xt` = x̃ = (1/n)Σ(yᵢ − sig(uᵢ))xᵢ (K, d) and `shift` g with
+      W = W(0) + a gᵀ (K, d), since G = a x̃ᵀ: the run is kept in this rank-one form, and
+      `W` and `direction` are only formed when asked for.
+    """
+
+    def __init__(self, t: int, a: torch.Tensor, X: torch.Tensor, *, W: torch.Tensor | None = None,
+                 W0: torch.Tensor | None = None, shift: torch.Tensor | None = None,
+                 u: torch.Tensor, residual: torch.Tensor, loss: torch.Tensor,
+                 pattern: torch.Tensor | None = None, direction: torch.Tensor | None = None,
+                 xt: torch.Tensor | None = None):
+        self.t, self.a, self.X = t, a, X
+        self._W, self.W0, self.shift = W, W0, shift
+        self.u, self.residual, self.loss = u, residual, loss
+        self._pattern, self._direction, self.xt = pattern, direction, xt
+
+    @property
+    def W(self) -> torch.Tensor:
+        if self._W is None:
+            self._W = self.W0 + self.a[:, :, None] * self.shift[:, None, :]
+        return self._W
+
+    @property
+    def direction(self) -> torch.Tensor:
+        if self._direction is None:
+            self._direction = self.a[:, :, None] * self.xt[:, None, :]
+        return self._direction
+
+    @property
+    def pattern(self) -> torch.Tensor:
+        if self._pattern is None:
+            K, m = self.a.shape
+            self._pattern = torch.ones(K, self.X.shape[0], m, dtype=self.a.dtype, device=self.a.device)
+        return self._pattern
+
+
+@torch.no_grad()
+def theory_gd(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *, lr: float,
+              steps: int) -> Iterator[TheoryStep]:
+    """Full-batch gradient descent on the mean BCE in the theory setting: K stacked networks
+    aᵀσ(Wx) of `model` (head="theory": a fixed, one output), only W trained, closed-form gradients.
+
+    X (n, d), y (n,) in {0, 1}. Yields a `TheoryStep` for t = 0, 1, ..., steps (the state before
+    the update t → t+1; the last one is after `steps` updates). `model.W` is left unchanged.
+    Linear networks are iterated in the rank-one form W = W(0) + a gᵀ, exactly as the theorems
+    write them (Lemma B.1 of Wang, Min & Ruan 2024), at O(K n d) per step.
+    """
+    if not isinstance(model, TwoLayerEnsemble) or model.n_outputs != 1:
+        raise ConfigError("theory_gd needs a TwoLayerEnsemble with head='theory' (one fixed output).")
+    check_range("lr", lr, lo=0.0, lo_open=True)
+    check_range("steps", steps, lo=0, integer=True)
+    W0 = model.W.detach().clone()
+    a = model.A[:, 0, :].clone()
+    X = _prepare_inputs(X, model.in_dim, W0.device, W0.dtype)
+    y = check_labels(y, X.shape[0], 1, W0.device, loss="bce", dtype=W0.dtype)
+    n = X.shape[0]
+    if model.activation == "linear":
+        c0 = torch.einsum("km,kmd->kd", a, W0)                 # W(0)ᵀa
+        aa = (a * a).sum(-1, keepdim=True)
+        shift = torch.zeros_like(c0)
+        for t in range(steps + 1):
+            u = (c0 + aa * shift) @ X.T                        # aᵀ W x_i with W = W(0) + a gᵀ
+            residual = y - torch.sigmoid(u)
+            xt = residual @ X / n
+            yield TheoryStep(t, a, X, W0=W0, shift=shift, u=u, residual=residual,
+                             loss=bce_loss(u, y).mean(-1), xt=xt)
+            shift = shift + lr * xt
+        return
+    W = W0
+    for t in range(steps + 1):
+        Z = torch.einsum("nd,kmd->knm", X, W)
+        D = (Z > 0).to(W.dtype)                                # σ′ with σ′(0) = 0, as autograd
+        u = (torch.relu(Z) * a[:, None, :]).sum(-1)
+        residual = y - torch.sigmoid(u)
+        G = ((residual / n)[:, :, None] * D * a[:, None, :]).transpose(1, 2) @ X
+        yield TheoryStep(t, a, X, W=W, u=u, residual=residual, loss=bce_loss(u, y).mean(-1),
+                         pattern=D, direction=G)
+        W = W + lr * G

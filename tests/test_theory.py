@@ -216,25 +216,6 @@ def test_gordon_bound_formula():
     assert T.gordon_bound(100, 100, 0.5) == pytest.approx(20 * 100 ** -1.0)
 
 
-def test_linear_gd_matches_train_ensemble():
-    from cocorr_core.training import train_ensemble
-
-    g = torch.Generator().manual_seed(9)
-    X = torch.randn(30, 12, generator=g, dtype=torch.float64)
-    X = X / X.norm(dim=1, keepdim=True)
-    y = (torch.rand(30, generator=g) > 0.5).to(torch.float64)
-    model = TwoLayerEnsemble.init(12, 10, [0.0, 0.25], [0, 1], head="theory", activation="linear",
-                                  dtype=torch.float64, device="cpu")
-    W0, a = model.W.detach().clone(), model.A[:, 0, :].clone()
-    res = train_ensemble(model, X, y, optimizer="gd", loss="bce", lr=0.7, batch_size=30, epochs=6)
-    ours = T.linear_gd(W0, a, X, y, steps=6, lr=0.7, checkpoints=[6])[6]
-    ref = T.linear_cocorrelation(model.W.detach(), a)
-    torch.testing.assert_close(ours["varrho"], ref["varrho"], rtol=1e-12, atol=0)
-    torch.testing.assert_close(ours["spectral_norm"], ref["spectral_norm"], rtol=1e-12, atol=0)
-    torch.testing.assert_close(ours["train_loss"], torch.tensor(np.array(res.metric("train_loss").iloc[-1].values)),
-                               rtol=1e-12, atol=0)
-
-
 def test_rise_rates_and_loglog_fit():
     import pandas as pd
 

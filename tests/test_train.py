@@ -239,3 +239,47 @@ def test_train_module_with_batchnorm_updates_running_stats():
     assert (res.metric("frozen_bn")[0] == 1.0).all()
     with pytest.raises(ConfigError, match="optimizer"):
         train_module(net, X, y, optimizer="lbfgs", epochs=1, device="cpu")
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu"])
+def test_theory_gd_matches_the_trainer_in_float64(activation):
+    """The closed-form GD of the theory setting equals autograd GD of the one training loop."""
+    from cocorr_core.training import theory_gd
+
+    g = torch.Generator().manual_seed(9)
+    X = torch.randn(30, 12, generator=g, dtype=torch.float64)
+    X = X / X.norm(dim=1, keepdim=True)
+    y = (torch.rand(30, generator=g) > 0.5).to(torch.float64)
+    model = TwoLayerEnsemble.init(12, 10, [0.0, 0.25], [0, 1], head="theory", activation=activation,
+                                  dtype=torch.float64, device="cpu")
+    steps = list(theory_gd(model, X, y, lr=0.7, steps=6))
+    assert [s.t for s in steps] == list(range(7))
+    res = train_ensemble(model, X, y, optimizer="gd", loss="bce", lr=0.7, batch_size=30, epochs=6)
+    torch.testing.assert_close(steps[-1].W, model.W.detach(), rtol=1e-12, atol=1e-14)
+    losses = torch.tensor(res.metric("train_loss").to_numpy())          # (epochs + 1, K)
+    torch.testing.assert_close(torch.stack([s.loss for s in steps]), losses, rtol=1e-12, atol=0)
+
+
+def test_theory_gd_direction_is_minus_the_autograd_gradient():
+    from cocorr_core.training import bce_loss, theory_gd
+
+    g = torch.Generator().manual_seed(3)
+    X = torch.randn(20, 7, generator=g, dtype=torch.float64)
+    y = (torch.rand(20, generator=g) > 0.5).to(torch.float64)
+    for activation in ("linear", "relu"):
+        model = TwoLayerEnsemble.init(7, 5, [0.1], [2], head="theory", activation=activation,
+                                      dtype=torch.float64, device="cpu")
+        step = next(theory_gd(model, X, y, lr=0.1, steps=0))
+        W = model.W.detach().clone().requires_grad_(True)
+        Z = torch.einsum("nd,kmd->knm", X, W)
+        u = ((torch.relu(Z) if activation == "relu" else Z) * model.A[:, 0, None, :]).sum(-1)
+        (grad,) = torch.autograd.grad(bce_loss(u, y).mean(-1).sum(), W)
+        torch.testing.assert_close(step.direction, -grad, rtol=1e-12, atol=1e-15)
+
+
+def test_theory_gd_refuses_a_code_head():
+    from cocorr_core.training import theory_gd
+
+    model = TwoLayerEnsemble.init(4, 3, [0.0], [0], head="code", activation="relu", device="cpu")
+    with pytest.raises(ConfigError, match="head='theory'"):
+        next(theory_gd(model, torch.zeros(2, 4), torch.zeros(2), lr=0.1, steps=1))

@@ -35,6 +35,7 @@ from ...ground.errors import ConfigError, check_range
 from ...ground.profiles import profile_name
 from ...linalg.lanczos import top_eigenvalues
 from ...models import TwoLayerEnsemble, activation_derivative
+from ...training import theory_gd
 from .settings import get_profile, store_table
 
 # =====================================================================================
@@ -408,12 +409,6 @@ def relu_rho(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor, warm: torch.Tens
 # =====================================================================================
 
 
-def _bce_residual(u: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(y − sig(u)) and the mean BCE loss per member."""
-    loss = (torch.nn.functional.softplus(u) - y * u).mean(-1)
-    return y - torch.sigmoid(u), loss
-
-
 def _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales):
     if X.ndim != 2 or y.shape != (X.shape[0],):
         raise ConfigError(f"X must be (n, d) and y (n,); got {tuple(X.shape)} and {tuple(y.shape)}.")
@@ -460,17 +455,15 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     K = W0.shape[0]
     spectrum = LinearSpectrum(W0, a)
     aa = spectrum.aa
-    g = torch.zeros(K, d, dtype=W0.dtype, device=dev)            # W = W0 + a gᵀ, g = η Σ_{τ<t} x̃(τ)
     rem_bound = torch.einsum("nd,kmd->knm", X, W0).norm(dim=-1).mean(-1)
     keys = ("rho", "pred", "C", "acute", "term1", "term2", "decomp_residual", "bound", "main_term",
             "rem_term", "half_dA", "aTv2", "N_W", "xt_norm", "loss")
     rec = {k: torch.empty(steps + 1, K, dtype=W0.dtype, device=dev) for k in keys}
     probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=W0.dtype, device=dev)
               for sc in (1.0, *probe_scales)}
-    for t in range(steps + 1):
+    for step in theory_gd(model, X, y, lr=eta, steps=steps):
+        t, g, xt, loss = step.t, step.shift, step.xt, step.loss   # W = W0 + a gᵀ, g = η Σ_{τ<t} x̃(τ)
         c = spectrum.c0 + aa[:, None] * g                         # Wᵀa
-        resid, loss = _bce_residual(c @ X.T, y)                   # u_i = aᵀW x_i
-        xt = resid @ X / n                                        # x̃(t), (K, d)
         lam, v, u = spectrum(g)
         W0x = torch.einsum("kmd,kd->km", W0, xt)
         terms = _linear_terms(a, c, xt, lam, v, u, eta, W0x=W0x, acute=(g * xt).sum(-1) / eta)
@@ -486,7 +479,6 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
                 Na_h = ((c + h * aa[:, None] * xt) ** 2).sum(-1)
                 rho_h = (Na_h / (aa * lam_h)).sqrt()
                 probes[f"err_{sc:g}"][t] = (rho_h - terms["rho"] - h * terms["C"] * terms["rho"]).abs()
-        g = g + eta * xt
     cols = {k: rec[k][:steps] for k in keys}
     cols["drho"] = rec["rho"][1:] - rec["rho"][:steps]
     if probe_every:
@@ -522,21 +514,16 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     check_range("n_eval", n_eval, lo=1, hi=n, integer=True)
     model = TwoLayerEnsemble.init(d, width, qs, seeds, head="theory", activation="relu",
                                   dtype=torch.float64, device=dev)
-    W = model.W.detach().clone()
     a = model.A[:, 0, :].clone()
-    K = W.shape[0]
+    K = a.shape[0]
     Xe = X[:n_eval]
     keys = ("rho", "pred", "C", "drho_frozen", "flip_frac", "flip_frac_eval", "loss")
-    rec = {k: torch.full((steps + 1, K), float("nan"), dtype=W.dtype, device=dev) for k in keys}
-    probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=W.dtype, device=dev)
+    rec = {k: torch.full((steps + 1, K), float("nan"), dtype=a.dtype, device=dev) for k in keys}
+    probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=a.dtype, device=dev)
               for sc in (1.0, *probe_scales)}
     warm, D_prev = None, None
-    for t in range(steps + 1):
-        Z = torch.einsum("nd,kmd->knm", X, W)
-        D = activation_derivative(Z, "relu")
-        u = (torch.relu(Z) * a[:, None, :]).sum(-1)
-        resid, loss = _bce_residual(u, y)
-        Gdir = ((resid / n)[:, :, None] * D * a[:, None, :]).transpose(1, 2) @ X   # −∂L/∂W (K, m, d)
+    for step in theory_gd(model, X, y, lr=eta, steps=steps):
+        t, W, D, Gdir, loss = step.t, step.W, step.pattern, step.direction, step.loss   # Gdir = −∂L/∂W
         De = D[:, :n_eval]
         terms = relu_rate_terms(W, a, Xe, Gdir, De, warm=warm, eta=eta)
         warm = terms["vecs"]
@@ -555,7 +542,6 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
                 rho_h = relu_rho(W + h * Gdir, a, De, warm)
                 probes[f"err_{sc:g}"][t] = (rho_h - terms["rho"] - h * terms["C"] * terms["rho"]).abs()
         D_prev = D
-        W = W + eta * Gdir
     cols = {k: rec[k][:steps] for k in keys}
     cols["drho"] = rec["rho"][1:] - rec["rho"][:steps]
     if probe_every:

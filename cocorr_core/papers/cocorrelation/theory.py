@@ -26,7 +26,7 @@ from ...ground.devices import resolve_device
 from ...ground.errors import ConfigError, check_range
 from ...measures import summarize, two_layer_norms
 from ...models import TwoLayerEnsemble, activate, activation_derivative
-from ...training import train_ensemble
+from ...training import bce_loss, theory_gd
 from .settings import get_profile, store_table
 
 # =====================================================================================
@@ -262,11 +262,6 @@ def bce_input_gradient(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: tor
     return torch.einsum("knm,kmd->knd", weights, W)
 
 
-def bce_loss(u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Per-sample BCE on logits, stable: softplus(u) - y u."""
-    return torch.nn.functional.softplus(u) - y * u
-
-
 def loss_dirichlet_energy(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                           activation: str = "relu") -> torch.Tensor:
     """S(L o f) = sqrt(E_x ||grad_x L||^2), per member (K,)."""
@@ -463,53 +458,28 @@ def log_checkpoints(steps: int, count: int = 16, early: int = 0) -> list[int]:
     return sorted(p for p in pts if 0 <= p <= steps)
 
 
-def linear_gd(W0: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float,
-              checkpoints: Sequence[int]) -> dict[int, dict[str, torch.Tensor]]:
-    """Full-batch GD on BCE for linear nets u = a^T W x with ||a|| = 1, exactly, in O(K n d) per step.
-
-    The gradient of the loss in W is a xt^T with xt = (1/n) sum_i (sig(u_i) - y_i) x_i, so
-    W(t) = W(0) + a s(t)^T with s(t+1) = s(t) - lr * xt(t) (Lemma B.1 of the paper) and
-    u_i = (W(0)^T a + s)^T x_i. Only s is iterated; W(t) is formed at the checkpoints, where
-    `linear_cocorrelation` and the loss are recorded. W0 (K, m, d), a (K, m)."""
-    check_range("steps", steps, lo=0, integer=True)
-    check_range("lr", lr, lo=0.0, lo_open=True)
-    a_norm = a.norm(dim=-1)
-    if not torch.allclose(a_norm, torch.ones_like(a_norm), atol=1e-10):
-        raise ConfigError("linear_gd needs unit-norm heads a (the theory head +-1/sqrt(m)).")
-    marks = set(int(c) for c in checkpoints)
-    b = torch.einsum("km,kmd->kd", a, W0)                   # W(0)^T a
-    s = torch.zeros_like(b)
-    out = {}
-    for t in range(steps + 1):
-        u = (b + s) @ X.T                                    # (K, n)
-        if t in marks:
-            W = W0 + a[:, :, None] * s[:, None, :]
-            rec = linear_cocorrelation(W, a)
-            rec["train_loss"] = bce_loss(u, y).mean(-1)
-            out[t] = rec
-        if t < steps:
-            s = s - lr * ((torch.sigmoid(u) - y) @ X) / X.shape[0]
-    return out
-
-
 def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
                     steps: int, lr: float, checkpoints: Sequence[int], seed: int = 0,
                     device: str | torch.device = "auto") -> pd.DataFrame:
-    """Theory setting: linear two-layer nets a^T W x (head +-1/sqrt(m)), full-batch GD on BCE
-    (`linear_gd`); all q of one width share the seed, so their W(0) differ only in scale.
-    Exact varrho, (a^T v)^2, ||W||_2 and the loss at the checkpoints; one row per (width, q, step)."""
-
+    """Theory setting: linear two-layer nets aᵀWx (head ±1/√m), full-batch GD on BCE
+    (`training.theory_gd`); all q of one width share the seed, so their W(0) differ only in scale.
+    X (n, d) unit-norm inputs, y (n,) in {0, 1}. Exact ϱ, (aᵀv)², ‖W‖₂ and the loss at the
+    checkpoints; one row per (width, q, step)."""
     dev = resolve_device(device)
     X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
+    marks = {int(c) for c in checkpoints}
     rows = []
     for m in widths:
         model = TwoLayerEnsemble.init(X.shape[1], m, list(qs), [seed] * len(qs), head="theory",
                                       activation="linear", dtype=torch.float64, device=dev)
-        traj = linear_gd(model.W.detach(), model.A[:, 0, :], X, y, steps=steps, lr=lr, checkpoints=checkpoints)
-        for t, rec in traj.items():
+        for step in theory_gd(model, X, y, lr=lr, steps=steps):
+            if step.t not in marks:
+                continue
+            rec = linear_cocorrelation(step.W, step.a)
+            rec["train_loss"] = step.loss
             vals = {k: v.cpu().numpy() for k, v in rec.items()}
             for k, q in enumerate(qs):
-                rows.append({"width": m, "q": q, "step": t, **{name: float(v[k]) for name, v in vals.items()}})
+                rows.append({"width": m, "q": q, "step": step.t, **{name: float(v[k]) for name, v in vals.items()}})
     cols = ["width", "q", "step", "varrho", "alignment", "spectral_norm", "head_norm", "train_loss"]
     return pd.DataFrame(rows)[cols].sort_values(["width", "q", "step"], ignore_index=True)
 
@@ -543,8 +513,11 @@ def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_e
     dev = resolve_device(device)
     model = TwoLayerEnsemble.init(X.shape[1], width, [q], [seed], head="theory", activation="relu",
                                   dtype=torch.float64, device=dev)
-    res = train_ensemble(model, X.to(dev, torch.float64), y.to(dev, torch.float64), optimizer="gd",
-                         loss="bce", lr=lr, batch_size=X.shape[0], epochs=steps)
+    for step in theory_gd(model, X.to(dev, torch.float64), y.to(dev, torch.float64), lr=lr, steps=steps):
+        pass
+    with torch.no_grad():
+        model.W.copy_(step.W)
+    train_loss = float(step.loss[0])
     W, a = model.W.detach(), model.A[:, 0, :]
     Xe, ye = X_eval.to(dev, torch.float64), y_eval.to(dev, torch.float64)
     with torch.no_grad():
@@ -561,7 +534,7 @@ def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_e
     curve = first_order_bound_curve(natural, grads.norm(dim=-1), radii)
     df = pd.DataFrame({k: v.cpu().numpy() for k, v in curve.items()})
     df["robust_risk"] = worst.mean(dim=1).cpu().numpy()
-    df["train_loss"] = float(res.metric("train_loss").iloc[-1, 0])
+    df["train_loss"] = train_loss
     df["eval_accuracy"] = float(((u > 0).to(ye.dtype) == ye).to(torch.float64).mean())
     df["width"], df["q"], df["steps"], df["lr"] = width, q, steps, lr
     return df
