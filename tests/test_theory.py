@@ -13,6 +13,7 @@ from cocorr_core.ground.errors import ConfigError
 from cocorr_core.linalg.stats import loglog_fit
 from cocorr_core.models import TwoLayerEnsemble
 from cocorr_core.papers.cocorrelation import theory as T
+from cocorr_core.papers.cocorrelation.settings import log_checkpoints
 
 DEVICES = ["cpu", "cuda"]
 
@@ -230,5 +231,5 @@ def test_rise_rates_and_loglog_fit():
 
 
 def test_log_checkpoints():
-    pts = T.log_checkpoints(200, 10, early=3)
+    pts = log_checkpoints(200, 10, early=3)
     assert pts[:4] == [0, 1, 2, 3] and pts[-1] == 200 and pts == sorted(set(pts))

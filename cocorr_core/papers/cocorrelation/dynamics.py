@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -36,7 +35,7 @@ from ...ground.profiles import profile_name
 from ...linalg.lanczos import top_eigenvalues
 from ...models import TwoLayerEnsemble, activation_derivative
 from ...training import theory_gd
-from .settings import get_profile, store_table
+from .settings import DynamicsSettings, dynamics_settings, store_table
 
 # =====================================================================================
 # Symbolic derivations
@@ -554,38 +553,6 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
 # =====================================================================================
 # The book's runs
 # =====================================================================================
-
-
-@dataclass(frozen=True)
-class DynamicsSettings:
-    """Sizes of the theory-setting runs of the Theorem 5.3/5.5 pages."""
-
-    linear_widths: tuple[int, ...]
-    relu_widths: tuple[int, ...]
-    qs: tuple[float, ...]
-    n: int
-    steps: int
-    relu_steps: int
-    eta: float
-    seeds: int
-    probe_every: int
-    n_eval: int                    # inputs over which the ReLU ϱ is averaged
-    classes: tuple[int, int] = (0, 1)
-
-
-def dynamics_settings(profile: str | None = None) -> DynamicsSettings:
-    """quick: a few widths on two CPU cores; paper: the paper's width range (meant for a GPU)."""
-    prof = get_profile(profile)
-    if prof.name == "quick":
-        return DynamicsSettings(linear_widths=(64, 512, 4096), relu_widths=(32, 128),
-                                qs=(-0.1, 0.1, 0.25), n=prof.theory_n, steps=prof.theory_steps,
-                                relu_steps=prof.theory_steps // 4, eta=1.0, seeds=1,
-                                probe_every=max(1, prof.theory_steps // 40), n_eval=64)
-    return DynamicsSettings(linear_widths=tuple(2**k for k in range(4, 14)),
-                            relu_widths=(64, 256, 1024, 4096), qs=tuple(prof.qs), n=prof.theory_n,
-                            steps=prof.theory_steps, relu_steps=prof.theory_steps, eta=1.0,
-                            seeds=prof.seeds, probe_every=max(1, prof.theory_steps // 50),
-                            n_eval=prof.theory_n)
 
 
 def _theory_data(st: DynamicsSettings):

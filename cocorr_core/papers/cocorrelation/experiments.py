@@ -28,7 +28,7 @@ from ...models import RESNET_CUTS, PixelSpace, TwoLayerEnsemble, build_resnet, r
 from ...runs.config import RunConfig, grid
 from ...runs.sweep import load_or_run
 from ...training import accuracy, train_ensemble, train_module
-from .settings import Profile, get_profile, result_store, store_table
+from .settings import THEORY_STEP_SIZES, Profile, get_profile, result_store, store_table
 
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "beyond")
 ACTIVATIONS_SHOWN = ("linear", "relu")
@@ -43,7 +43,7 @@ FIG1_Q = 0.25                    # Figs 1 and 5 use q = 0.25
 RESNET_LR = 5e-4
 RESNET_BATCH = 128
 RESNET_MEASURE_ITERS = 30        # power-iteration steps, as in the authors' code
-THEORY_LR = 2.0                  # full-batch GD step in the theory setting (unit-norm inputs)
+THEORY_LR = THEORY_STEP_SIZES["theory_vs_code"]   # full-batch GD step of the theory-setting grid
 THEORY_MEASURE_POINTS = 10       # measurements along a theory-setting run (plus step 1)
 ESTIMATOR_N = 500                # test images for the estimator comparison
 

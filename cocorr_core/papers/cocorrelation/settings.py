@@ -1,15 +1,19 @@
-"""Sizes of the co-correlation paper's experiments at each profile.
+"""Settings of the co-correlation paper's experiments: step sizes, and sizes at each profile.
 
 `quick` runs on two CPU cores; `paper` is the paper's scale (meant for a GPU or a cluster).
-Both run the same code; only these sizes change.
+Both run the same code; only these sizes change. Every size is a field of a frozen dataclass,
+one instance per profile: `Profile` (the figures' grid), `TheorySizes` (the theory pages) and
+`DynamicsSettings` (Theorems 5.3 and 5.5).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...ground.profiles import by_profile
@@ -89,3 +93,105 @@ def store_table(kind: str, params: dict[str, Any], compute: Callable[[], pd.Data
                 profile: str | None = None) -> pd.DataFrame:
     """`runs.store.cached_table` in this paper's namespace."""
     return cached_table(kind, params, compute, profile=profile, paper=PAPER)
+
+
+# ---------------------------------------------------------------- the theory setting
+# Full-batch GD step sizes η of the theory setting (unit-norm inputs, mean BCE), one per use.
+THEORY_STEP_SIZES = {
+    "properties": 0.5,       # linear nets of Properties 1–2 (`theory.dynamics_table`)
+    "thm41": 1.0,            # the ReLU net whose robust risk Theorem 4.1 bounds (`theory.thm41_table`)
+    "dynamics": 1.0,         # Theorems 5.3 and 5.5 step by step (`dynamics.*_dynamics_table`)
+    "theory_vs_code": 2.0,   # the theory-setting grid of the beyond-the-paper page (`experiments.theory_grid`)
+}
+RISE_WINDOW = 2              # GD steps over which the initial rise of ϱ is measured (Property 2)
+LEMMA_DELTA = 0.05           # failure probability δ of Lemma B.2
+D_MNIST = 784                # input dimension
+
+
+def log_checkpoints(steps: int, count: int = 16, early: int = 0) -> list[int]:
+    """0, 1, ..., early and about `count` log-spaced steps up to `steps` (sorted, unique)."""
+    pts = set(range(min(early, steps) + 1)) | {0, steps}
+    pts |= {int(round(v)) for v in np.geomspace(1, max(steps, 1), count)}
+    return sorted(p for p in pts if 0 <= p <= steps)
+
+
+@dataclass(frozen=True)
+class TheorySizes:
+    """Sizes of the theory pages (definitions, Theorem 4.1, Lemma B.2, Properties 1–2)."""
+
+    widths: list[int]              # widths m of the linear-dynamics and ‖W(0)‖ runs
+    qs: list[float]                # initialisation exponents q
+    n: int                         # unit-norm MNIST 0/1 training images
+    steps: int                     # full-batch GD steps
+    n_eval: int                    # test images attacked in the Theorem 4.1 experiment
+    thm41_width: int
+    thm41_q: float
+    radii: list[float]             # L2 radii of the Theorem 4.1 curve
+    attack_steps: int              # ascent steps per radius
+    lemma_widths: list[int]
+    lemma_ns: list[int]            # sample counts n of Lemma B.2
+    lemma_trials: int
+    thm45_widths: list[int]
+    thm45_n: int                   # images of the Theorem 4.5 check
+    checkpoints: list[int]         # GD steps recorded along the linear dynamics
+
+
+def _theory_sizes(prof: Profile) -> TheorySizes:
+    quick = prof.name == "quick"
+    return TheorySizes(
+        widths=list(prof.widths), qs=list(prof.qs), n=prof.theory_n, steps=prof.theory_steps,
+        n_eval=128 if quick else 1000, thm41_width=128 if quick else 1024, thm41_q=0.25,
+        radii=[float(r) for r in np.geomspace(0.01, 4.0, 14 if quick else 25)],
+        attack_steps=30 if quick else 100,
+        lemma_widths=list(prof.widths) if quick else [w for w in prof.widths if w <= 2048],
+        lemma_ns=[16, prof.theory_n], lemma_trials=40 if quick else 200,
+        thm45_widths=list(prof.widths[:3]) if quick else list(prof.widths[:6]),
+        thm45_n=128 if quick else 1000,
+        checkpoints=log_checkpoints(prof.theory_steps, 10 if quick else 30, early=RISE_WINDOW + 3),
+    )
+
+
+THEORY_SIZES: dict[str, TheorySizes] = {name: _theory_sizes(prof) for name, prof in PROFILES.items()}
+
+
+def theory_sizes(profile: str | None = None) -> dict[str, Any]:
+    """The theory pages' sizes at a profile, as a dict with the profile's name under "profile"."""
+    prof = get_profile(profile)
+    return {"profile": prof.name, **dataclasses.asdict(by_profile(THEORY_SIZES, prof.name))}
+
+
+@dataclass(frozen=True)
+class DynamicsSettings:
+    """Sizes of the theory-setting runs of the Theorem 5.3/5.5 pages."""
+
+    linear_widths: tuple[int, ...]
+    relu_widths: tuple[int, ...]
+    qs: tuple[float, ...]
+    n: int
+    steps: int
+    relu_steps: int
+    eta: float
+    seeds: int
+    probe_every: int
+    n_eval: int                    # inputs over which the ReLU ϱ is averaged
+    classes: tuple[int, int] = (0, 1)
+
+
+DYNAMICS: dict[str, DynamicsSettings] = {
+    "quick": DynamicsSettings(
+        linear_widths=(64, 512, 4096), relu_widths=(32, 128), qs=(-0.1, 0.1, 0.25),
+        n=PROFILES["quick"].theory_n, steps=PROFILES["quick"].theory_steps,
+        relu_steps=PROFILES["quick"].theory_steps // 4, eta=THEORY_STEP_SIZES["dynamics"], seeds=1,
+        probe_every=max(1, PROFILES["quick"].theory_steps // 40), n_eval=64),
+    "paper": DynamicsSettings(
+        linear_widths=tuple(2**k for k in range(4, 14)), relu_widths=(64, 256, 1024, 4096),
+        qs=tuple(PROFILES["paper"].qs), n=PROFILES["paper"].theory_n, steps=PROFILES["paper"].theory_steps,
+        relu_steps=PROFILES["paper"].theory_steps, eta=THEORY_STEP_SIZES["dynamics"],
+        seeds=PROFILES["paper"].seeds, probe_every=max(1, PROFILES["paper"].theory_steps // 50),
+        n_eval=PROFILES["paper"].theory_n),
+}
+
+
+def dynamics_settings(profile: str | None = None) -> DynamicsSettings:
+    """quick: a few widths on two CPU cores; paper: the paper's width range (meant for a GPU)."""
+    return by_profile(DYNAMICS, profile)

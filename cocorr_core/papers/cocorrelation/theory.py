@@ -27,7 +27,13 @@ from ...ground.errors import ConfigError, check_range
 from ...measures import summarize, two_layer_norms
 from ...models import TwoLayerEnsemble, activate, activation_derivative
 from ...training import bce_loss, theory_gd
-from .settings import get_profile, store_table
+from .settings import (
+    D_MNIST,
+    LEMMA_DELTA,
+    THEORY_STEP_SIZES,
+    store_table,
+    theory_sizes,
+)
 
 # =====================================================================================
 # Theorem 4.5 on a discrete distribution with N atoms
@@ -451,13 +457,6 @@ def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 
     return df
 
 
-def log_checkpoints(steps: int, count: int = 16, early: int = 0) -> list[int]:
-    """0, 1, ..., early and about `count` log-spaced steps up to `steps` (sorted, unique)."""
-    pts = set(range(min(early, steps) + 1)) | {0, steps}
-    pts |= {int(round(v)) for v in np.geomspace(1, max(steps, 1), count)}
-    return sorted(p for p in pts if 0 <= p <= steps)
-
-
 def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
                     steps: int, lr: float, checkpoints: Sequence[int], seed: int = 0,
                     device: str | torch.device = "auto") -> pd.DataFrame:
@@ -544,40 +543,12 @@ def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_e
 # Profile-level tables (memoised in the result store) used by the pages and the ledger
 # =====================================================================================
 
-LINEAR_LR = 0.5          # full-batch GD step for the linear theory-setting runs
-RELU_LR = 1.0            # and for the ReLU net of the Theorem 4.1 experiment
-RISE_WINDOW = 2          # GD steps over which the initial rise of varrho is measured
-LEMMA_DELTA = 0.05
-D_MNIST = 784
+LINEAR_LR = THEORY_STEP_SIZES["properties"]
+RELU_LR = THEORY_STEP_SIZES["thm41"]
 
 
 def _sizes(profile: str | None) -> dict:
-
-    prof = get_profile(profile)
-    quick = prof.name == "quick"
-    return {
-        "profile": prof.name,
-        "widths": list(prof.widths),
-        "qs": list(prof.qs),
-        "n": prof.theory_n,
-        "steps": prof.theory_steps,
-        "n_eval": 128 if quick else 1000,
-        "thm41_width": 128 if quick else 1024,
-        "thm41_q": 0.25,
-        "radii": [float(r) for r in np.geomspace(0.01, 4.0, 14 if quick else 25)],
-        "attack_steps": 30 if quick else 100,
-        "lemma_widths": list(prof.widths) if quick else [w for w in prof.widths if w <= 2048],
-        "lemma_ns": [16, prof.theory_n],
-        "lemma_trials": 40 if quick else 200,
-        "thm45_widths": list(prof.widths[:3]) if quick else list(prof.widths[:6]),
-        "thm45_n": 128 if quick else 1000,
-        "checkpoints": log_checkpoints(prof.theory_steps, 10 if quick else 30, early=RISE_WINDOW + 3),
-    }
-
-
-def theory_sizes(profile: str | None = None) -> dict:
-    """Sizes of the theory-setting experiments for a profile (printed by the pages)."""
-    return _sizes(profile)
+    return theory_sizes(profile)
 
 
 def _cached(kind: str, params: dict, compute: Callable[[], pd.DataFrame], profile: str) -> pd.DataFrame:
