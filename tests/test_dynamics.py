@@ -71,8 +71,8 @@ def test_hellmann_feynman_against_autograd():
 def test_closed_form_rate_matches_autograd_and_torch():
     r = dy.linear_rate_closed_form(d=3)
     syms = list(r["W"]) + list(r["a"]) + list(r["xt"])
-    f_sym = sp.lambdify(syms, r["drho_dh"])
-    f_thm = sp.lambdify(syms, r["rho_C"])
+    f_sym = sp.lambdify(syms, r["d_cocorrelation_dh"])
+    f_thm = sp.lambdify(syms, r["cocorrelation_C"])
     g = _gen(2)
     for _ in range(3):
         W = torch.randn(2, 3, generator=g, dtype=F64)
@@ -166,7 +166,7 @@ def test_relu_rate_matches_finite_differences_of_measures(dense_max, monkeypatch
         m = TwoLayerEnsemble(Wx, model.A.clone(), "relu")
         return summarize(two_layer_norms(m, X, tol=1e-12))["cocorrelation"]
 
-    assert torch.allclose(terms["rho"], rho_of(W), rtol=1e-9)
+    assert torch.allclose(terms["cocorrelation"], rho_of(W), rtol=1e-9)
     h = 1e-6
     fd = (rho_of(W + h * Gdir) - rho_of(W - h * Gdir)) / (2 * h)
     assert torch.allclose(terms["pred"], fd, rtol=1e-5, atol=1e-9)
@@ -182,7 +182,7 @@ def test_linear_simulation_matches_plain_gd():
     a = model.A[:, 0, :]
     for t in range(4):
         rho = torch.einsum("km,kmd->kd", a, W).norm(dim=-1) / torch.linalg.matrix_norm(W, ord=2)
-        got = df[df.step == t].sort_values("q")["rho"].to_numpy()
+        got = df[df.step == t].sort_values("q")["cocorrelation"].to_numpy()
         np.testing.assert_allclose(got, rho.numpy(), rtol=1e-10)
         Wg = W.clone().requires_grad_(True)
         u = torch.einsum("km,kmd,nd->kn", a, Wg, X)
@@ -210,7 +210,7 @@ def test_one_step_error_is_second_order_relu(device):
     assert ((df["flip_frac"] >= 0) & (df["flip_frac"] <= 1)).all()
     # with no flips the frozen-pattern step is the actual step
     same = df["flip_frac"] == 0
-    np.testing.assert_allclose(df.loc[same, "drho"], df.loc[same, "drho_frozen"], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(df.loc[same, "d_cocorrelation"], df.loc[same, "d_cocorrelation_frozen"], rtol=1e-9, atol=1e-14)
 
 
 def test_bad_inputs_raise():
@@ -225,7 +225,7 @@ def test_bad_inputs_raise():
 
 # ------------------------------------------------------------------ ledger checks on fakes
 def test_rate_check_detects_first_order_error():
-    base = pd.DataFrame({"step": range(4), "drho": [1.0] * 4, "pred": [1.0] * 4,
+    base = pd.DataFrame({"step": range(4), "d_cocorrelation": [1.0] * 4, "pred": [1.0] * 4,
                          "err_1": [1.0] * 4, "err_0.5": [0.5] * 4, "err_0.25": [0.25] * 4})
     assert check_rate_formula_table(base).verdict == "partly"      # error only first order
     good = base.assign(**{"err_0.5": 0.25, "err_0.25": 1 / 16})
@@ -242,7 +242,7 @@ def test_remainder_and_pattern_checks_on_fakes():
     res = check_remainder_scale_table(pd.DataFrame(rows))
     assert res.numbers["slope_abs_term2_vs_width"]["0.25"] == pytest.approx(-0.75)
     assert res.verdict == "partly"          # q = −0.1 shrinks like m^-0.4: "does not vanish" fails
-    relu = pd.DataFrame({"drho": [1.0, 1.0], "pred": [0.5, 0.5], "drho_frozen": [0.5, 0.5],
+    relu = pd.DataFrame({"d_cocorrelation": [1.0, 1.0], "pred": [0.5, 0.5], "d_cocorrelation_frozen": [0.5, 0.5],
                          "flip_frac": [0.001, 0.002], "err_1": [1.0, 1.0], "err_0.25": [0.06, 0.06]})
     out = check_fixed_pattern_table(relu)
     assert out.verdict == "partly" and out.numbers["median_error_share_from_flips"] == pytest.approx(1.0)

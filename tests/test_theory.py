@@ -50,8 +50,8 @@ def test_bounds_lagrange_and_submultiplicativity():
     assert T.cocorrelation_gap(3)["difference"] == 0
     lin = T.linear_alignment_gap(3)
     assert lin["difference"] == 0
-    # varrho^2 - (a^T v)^2 is a sum of non-negative terms
-    assert all(term.is_nonnegative for term in sp.Add.make_args(lin["varrho_sq_minus_alignment"]))
+    # ϱ^2 - (a^T v)^2 is a sum of non-negative terms
+    assert all(term.is_nonnegative for term in sp.Add.make_args(lin["cocorrelation_sq_minus_alignment"]))
 
 
 def test_theorem45_factors_from_torch_norms():
@@ -61,8 +61,8 @@ def test_theorem45_factors_from_torch_norms():
     full = outer * inner * torch.rand(4, 50, generator=g, dtype=torch.float64)
     f = T.theorem45_factors(full, outer, inner)
     torch.testing.assert_close(f["rhs"], f["S_full"], rtol=1e-12, atol=0)
-    assert bool(((f["varrho"] >= 0) & (f["varrho"] <= 1)).all())
-    assert bool(((f["rho"] >= 0) & (f["rho"] <= 1 + 1e-15)).all())
+    assert bool(((f["cocorrelation"] >= 0) & (f["cocorrelation"] <= 1)).all())
+    assert bool(((f["norm_correlation"] >= 0) & (f["norm_correlation"] <= 1 + 1e-15)).all())
 
 
 @pytest.mark.parametrize("m", [8, 40])   # both Gram branches (m <= d and m > d)
@@ -74,10 +74,10 @@ def test_linear_cocorrelation_matches_svd(m):
     out = T.linear_cocorrelation(W, a)
     U, S, Vh = torch.linalg.svd(W, full_matrices=False)
     torch.testing.assert_close(out["spectral_norm"], S[:, 0], rtol=1e-10, atol=0)
-    torch.testing.assert_close(out["varrho"], (W.transpose(1, 2) @ a[..., None]).norm(dim=(1, 2)) / S[:, 0],
+    torch.testing.assert_close(out["cocorrelation"], (W.transpose(1, 2) @ a[..., None]).norm(dim=(1, 2)) / S[:, 0],
                                rtol=1e-10, atol=0)
     torch.testing.assert_close(out["alignment"], torch.einsum("km,km->k", a, U[:, :, 0]) ** 2, rtol=1e-8, atol=1e-12)
-    assert bool((out["varrho"] ** 2 >= out["alignment"] - 1e-12).all())
+    assert bool((out["cocorrelation"] ** 2 >= out["alignment"] - 1e-12).all())
 
 
 # ----------------------------------------------------------------- Theorem 4.1
@@ -221,7 +221,7 @@ def test_rise_rates_and_loglog_fit():
     import pandas as pd
 
     dyn = pd.DataFrame({"width": [8, 8, 16, 16], "q": [0.0] * 4, "step": [0, 2, 0, 2],
-                        "varrho": [0.5, 0.6, 0.4, 0.8], "spectral_norm": [2.0, 2.0, 1.0, 1.0]})
+                        "cocorrelation": [0.5, 0.6, 0.4, 0.8], "spectral_norm": [2.0, 2.0, 1.0, 1.0]})
     rr = T.rise_rates(dyn, 2, 0.5)
     assert rr.set_index("width")["rise"].to_dict() == pytest.approx({8: 0.1, 16: 0.4})
     fit = loglog_fit([1, 10, 100], [2, 20, 200])

@@ -29,7 +29,7 @@ def _probe_ratio(df: pd.DataFrame, col: str) -> float:
 
 
 def check_rate_formula_table(df: pd.DataFrame) -> CheckResult:
-    rel = _rel_err(df["drho"], df["pred"])
+    rel = _rel_err(df["d_cocorrelation"], df["pred"])
     med, p90 = float(rel.median()), float(rel.quantile(0.9))
     r2, r4 = _probe_ratio(df, "err_0.5"), _probe_ratio(df, "err_0.25")
     numbers = {"median_rel_error": med, "p90_rel_error": p90, "err_ratio_eta_2": r2,
@@ -46,7 +46,7 @@ def check_acute_angles_table(df: pd.DataFrame) -> CheckResult:
     widest = df[df["width"] == df["width"].max()]
     numbers = {"frac_acute": frac_acute, "frac_C_nonneg": frac_C,
                "frac_C_nonneg_widest": float((widest["C"] >= 0).mean()),
-               "frac_rho_increasing": float((df["drho"] > 0).mean())}
+               "frac_rho_increasing": float((df["d_cocorrelation"] > 0).mean())}
     conditions = {"Σ_τ x̃(τ)ᵀx̃(t) ≥ 0 in ≥ 95% of steps t ≥ 1": frac_acute >= 0.95,
                   "C(t) ≥ 0 in ≥ 95% of steps": frac_C >= 0.95}
     return CheckResult(verdict_from(conditions), numbers, "; ".join(conditions))
@@ -87,11 +87,11 @@ def check_remainder_scale_table(df: pd.DataFrame) -> CheckResult:
 
 
 def check_fixed_pattern_table(df: pd.DataFrame) -> CheckResult:
-    rel_actual = _rel_err(df["drho"], df["pred"])
-    rel_frozen = _rel_err(df["drho_frozen"], df["pred"])
+    rel_actual = _rel_err(df["d_cocorrelation"], df["pred"])
+    rel_frozen = _rel_err(df["d_cocorrelation_frozen"], df["pred"])
     flip = float(df["flip_frac"].mean())
-    total = (df["drho"] - df["pred"]).abs()
-    share = ((df["drho"] - df["drho_frozen"]).abs() / total)[total > 0]
+    total = (df["d_cocorrelation"] - df["pred"]).abs()
+    share = ((df["d_cocorrelation"] - df["d_cocorrelation_frozen"]).abs() / total)[total > 0]
     numbers = {"median_rel_error_actual": float(rel_actual.median()),
                "median_rel_error_frozen_step": float(rel_frozen.median()),
                "mean_flip_frac": flip, "max_flip_frac": float(df["flip_frac"].max()),

@@ -200,7 +200,7 @@ def check_narrow_accuracy_with_rho(df: pd.DataFrame) -> CheckResult:
     s, m = _rho_acc_spearman(df, 16)
     if len(m) < 3:
         return not_run(crit, "fewer than 3 values of q at width 16")
-    numbers = {"spearman": _r(s), "cells": {f"q{q:+.2f}": {"rho": _r(r), "acc": _r(a)}
+    numbers = {"spearman": _r(s), "cells": {f"q{q:+.2f}": {"cocorrelation": _r(r), "acc": _r(a)}
                                             for q, r, a in zip(m["q"], m["value_rho"], m["value_acc"])}}
     return CheckResult(verdict_from({"positive": s > 0}), numbers, crit)
 
@@ -211,7 +211,7 @@ def check_wide_accuracy_against_rho(df: pd.DataFrame) -> CheckResult:
     s, m = _rho_acc_spearman(df, 8192)
     if len(m) < 3:
         return not_run(crit, "width 8192 is not in this profile's grid (or has fewer than 3 values of q)")
-    numbers = {"spearman": _r(s), "rho_range": [_r(m["value_rho"].min()), _r(m["value_rho"].max())],
+    numbers = {"spearman": _r(s), "cocorrelation_range": [_r(m["value_rho"].min()), _r(m["value_rho"].max())],
                "acc_range": [_r(m["value_acc"].min()), _r(m["value_acc"].max())]}
     return CheckResult(verdict_from({"negative": s < 0}), numbers, crit)
 
@@ -224,8 +224,8 @@ def check_decomposition_factors(df: pd.DataFrame) -> CheckResult:
     spread = select(df, "rel_spread", q=FIG1_Q)
     if rho.empty or spread.empty:
         return not_run(crit, "no ρ / spread measurements at q=0.25")
-    numbers = {"min_rho": _r(rho["value"].min()), "max_rel_spread": _r(spread["value"].max())}
-    cond = {"rho": rho["value"].min() >= FIG5_RHO_MIN, "spread": spread["value"].max() <= FIG5_SPREAD_MAX}
+    numbers = {"min_norm_correlation": _r(rho["value"].min()), "max_rel_spread": _r(spread["value"].max())}
+    cond = {"norm_correlation": rho["value"].min() >= FIG5_RHO_MIN, "spread": spread["value"].max() <= FIG5_SPREAD_MAX}
     return CheckResult(verdict_from(cond), numbers, crit)
 
 

@@ -21,22 +21,22 @@ def _check_thm45(profile: str) -> CheckResult:
         "networks": int(len(df)),
         "max_rel_err_summarize": float(df["rel_err_summarize"].max()),
         "max_rel_err_factors": float(df["rel_err_factors"].max()),
-        "varrho_range": [float(df["varrho"].min()), float(df["varrho"].max())],
-        "rho_range": [float(df["rho"].min()), float(df["rho"].max())],
+        "cocorrelation_range": [float(df["cocorrelation"].min()), float(df["cocorrelation"].max())],
+        "norm_correlation_range": [float(df["norm_correlation"].min()), float(df["norm_correlation"].max())],
         "max_linear_closed_form_err": float(df["closed_form_err"].max(skipna=True)),
     }
     conditions = {
         "identity holds symbolically": sym,
         "identity holds numerically": numbers["max_rel_err_summarize"] < THM45_TOL
         and numbers["max_rel_err_factors"] < THM45_TOL,
-        "0 <= varrho <= 1 and 0 <= rho <= 1": bool((df["varrho"].between(0, 1 + 1e-12)).all()
-                                                   and (df["rho"].between(0, 1 + 1e-12)).all()),
+        "0 <= ϱ <= 1 and 0 <= ρ <= 1": bool((df["cocorrelation"].between(0, 1 + 1e-12)).all()
+                                                   and (df["norm_correlation"].between(0, 1 + 1e-12)).all()),
         "linear closed form matches": numbers["max_linear_closed_form_err"] < THM45_TOL,
     }
     numbers["conditions"] = conditions
     return CheckResult(verdict_from(conditions), numbers,
                        f"sympy difference == 0 (3 atoms); |rhs/S(f) - 1| < {THM45_TOL:g} on every random "
-                       f"two-layer net; varrho, rho in [0, 1]; |varrho - ||a^T W||/||W||| < {THM45_TOL:g}")
+                       f"two-layer net; ϱ, ρ in [0, 1]; |ϱ - ||a^T W||/||W||| < {THM45_TOL:g}")
 
 
 def theorem45_symbolic_zero() -> bool:
@@ -115,7 +115,7 @@ def _check_prop2(profile: str) -> CheckResult:
     numbers["conditions"] = conditions
     return CheckResult(verdict_from(conditions), numbers,
                        f"over the widths x q grid of linear nets (full-batch GD, lr {theory.LINEAR_LR}), the rise "
-                       f"of varrho over the first {theory.RISE_WINDOW} steps against 1/||W(0)||^2: Spearman >= 0.8 "
+                       f"of ϱ over the first {theory.RISE_WINDOW} steps against 1/||W(0)||^2: Spearman >= 0.8 "
                        "and log-log slope in [0.7, 1.3]")
 
 
@@ -124,38 +124,38 @@ def _check_prop1(profile: str) -> CheckResult:
     last = dyn["step"].max()
     final = dyn[dyn["step"] == last]
     half = dyn["step"].unique()[np.argmin(np.abs(dyn["step"].unique() - last / 2))]
-    mid = dyn[dyn["step"] == half].set_index(["width", "q"])["varrho"]
-    start = dyn[dyn["step"] == 0].set_index(["width", "q"])["varrho"]
-    end = final.set_index(["width", "q"])["varrho"]
+    mid = dyn[dyn["step"] == half].set_index(["width", "q"])["cocorrelation"]
+    start = dyn[dyn["step"] == 0].set_index(["width", "q"])["cocorrelation"]
+    end = final.set_index(["width", "q"])["cocorrelation"]
     slowing = ((end - mid) < (mid - start))
-    saturated = final[final["varrho"] >= 0.99]
-    rank = float(np.corrcoef(dyn["varrho"].rank(), dyn["alignment"].rank())[0, 1])
+    saturated = final[final["cocorrelation"] >= 0.99]
+    rank = float(np.corrcoef(dyn["cocorrelation"].rank(), dyn["alignment"].rank())[0, 1])
     numbers = {
         "final_step": int(last),
-        "final_varrho_range": [float(final["varrho"].min()), float(final["varrho"].max())],
+        "final_cocorrelation_range": [float(final["cocorrelation"].min()), float(final["cocorrelation"].max())],
         "runs_saturated": int(len(saturated)),
         "min_alignment_when_saturated": float(saturated["alignment"].min()) if len(saturated) else float("nan"),
         "runs_slowing_down": int(slowing.sum()),
         "runs": int(len(slowing)),
-        "spearman_varrho_alignment": rank,
+        "spearman_cocorrelation_alignment": rank,
     }
     conditions = {
         "rise slows down (second half < first half) in every run": bool(slowing.all()),
-        "(a^T v)^2 >= 0.95 whenever varrho >= 0.99": len(saturated) > 0 and numbers["min_alignment_when_saturated"] >= 0.95,
-        "alignment grows with varrho (Spearman >= 0.9)": rank >= 0.9,
+        "(a^T v)^2 >= 0.95 whenever ϱ >= 0.99": len(saturated) > 0 and numbers["min_alignment_when_saturated"] >= 0.95,
+        "alignment grows with ϱ (Spearman >= 0.9)": rank >= 0.9,
     }
     numbers["conditions"] = conditions
     return CheckResult(verdict_from(conditions), numbers,
-                       "linear nets, full-batch GD: varrho rises less in the second half of training than in the "
-                       "first (every run); every run with final varrho >= 0.99 has (a^T v)^2 >= 0.95; Spearman "
-                       "(varrho, (a^T v)^2) over all checkpoints >= 0.9")
+                       "linear nets, full-batch GD: ϱ rises less in the second half of training than in the "
+                       "first (every run); every run with final ϱ >= 0.99 has (a^T v)^2 >= 0.95; Spearman "
+                       "(ϱ, (a^T v)^2) over all checkpoints >= 0.9")
 
 
 CLAIMS = [
     Claim(
         id="wang24.thm45.identity", paper=PAPER,
         statement="The Dirichlet energy of a composition factorises exactly as co-correlation x sqrt(1 + var/mu^2) "
-                  "x norm correlation x the energies of the two blocks, with 0 <= varrho, rho <= 1.",
+                  "x norm correlation x the energies of the two blocks, with 0 <= ϱ, ρ <= 1.",
         check=_check_thm45, page="theory_definitions"),
     Claim(
         id="wang24.thm41.first_order_bound", paper=PAPER,

@@ -60,7 +60,7 @@ def rho_log_derivative(n_samples: int = 1) -> dict[str, sp.Expr]:
     rho = sp.sqrt(sa / sw)
     drho = sp.diff(rho, t)
     log_form = rho / 2 * (sp.diff(sa, t) / sa - sp.diff(sw, t) / sw)
-    return {"t": t, "rho": rho, "drho_dt": drho, "log_form": log_form,
+    return {"t": t, "cocorrelation": rho, "d_cocorrelation_dt": drho, "log_form": log_form,
             "difference": sp.simplify(drho - log_form)}
 
 
@@ -117,7 +117,7 @@ def linear_rate_closed_form(d: int = 3) -> dict[str, sp.Expr]:
     """Exact ϱ for a width-2 linear network along the GD direction, W(h) = W + h·a x̃ᵀ.
 
     With m = 2 the top eigenvalue of WWᵀ has a closed form, so ϱ(h) = ‖aᵀW(h)‖/‖W(h)‖₂ is an
-    explicit expression. Returns ϱ(h), its h-derivative at h = 0 (`drho_dh`), and the
+    explicit expression. Returns ϱ(h), its h-derivative at h = 0 (`d_cocorrelation_dh`), and the
     theorem's form ϱ·C with C = aᵀẆWᵀa/‖aᵀW‖² − vᵀẆWᵀv/‖W‖² (`rho_C`, v the top
     eigenvector): the two agree at every point with a simple top eigenvalue.
     """
@@ -140,8 +140,8 @@ def linear_rate_closed_form(d: int = 3) -> dict[str, sp.Expr]:
     rho0, lam, v = rho_of(W)
     Na = (a.T * W * W.T * a)[0]
     C = (a.T * Wd * W.T * a)[0] / Na - (v.T * Wd * W.T * v)[0] / lam
-    return {"h": h, "W": W, "a": a, "xt": xt, "rho_h": rho_h,
-            "drho_dh": sp.diff(rho_h, h).subs(h, 0), "rho": rho0, "C": C, "rho_C": rho0 * C}
+    return {"h": h, "W": W, "a": a, "xt": xt, "cocorrelation_h": rho_h,
+            "d_cocorrelation_dh": sp.diff(rho_h, h).subs(h, 0), "cocorrelation": rho0, "C": C, "cocorrelation_C": rho0 * C}
 
 
 def bound_gap_symbolic() -> dict[str, sp.Expr]:
@@ -282,7 +282,7 @@ def _linear_terms(a, c, xt, lam, v, u, eta, W0x=None, acute=None) -> dict[str, t
     half_dW = av * lam.sqrt() * (u * xt).sum(-1)     # (vᵀa)(x̃ᵀWᵀv), Wᵀv = σu
     C = half_dA / Na - half_dW / lam
     rho = (Na / (aa * lam)).sqrt()
-    out = {"rho": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "aTv2": av**2 / aa,
+    out = {"cocorrelation": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "aTv2": av**2 / aa,
            "half_dA": half_dA, "half_dW": half_dW}
     if W0x is not None:
         term1 = eta * (aa**2 - av**2) * acute
@@ -393,10 +393,10 @@ def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: tor
     mean_Na, mean_NW = Na.mean(1), lam.mean(1)
     C = half_dNa.mean(1) / mean_Na - half_dNW.mean(1) / mean_NW
     rho = (mean_Na / (aa * mean_NW)).sqrt()
-    return {"rho": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "vecs": v, "D": D}
+    return {"cocorrelation": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "vecs": v, "D": D}
 
 
-def relu_rho(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor, warm: torch.Tensor | None = None) -> torch.Tensor:
+def relu_cocorrelation(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor, warm: torch.Tensor | None = None) -> torch.Tensor:
     """RMS co-correlation (K,) of stacked ReLU networks with the activation pattern D (K, n, m)."""
     Na = ((D * a[:, None, :]) @ W).square().sum(-1)
     lam, _ = relu_pattern_norms(W, D, vectors=W.shape[1] > DENSE_MAX, warm=warm)
@@ -437,7 +437,7 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     """Full-batch GD on BCE for K linear networks aᵀWx of one width (one per (q, seed)),
     recording Theorem 5.3's quantities at every step t (before the update t → t+1):
 
-    rho, drho (= ϱ(t+1) − ϱ(t)), pred (= η C(t) ϱ(t)), C, acute (Σ_{τ<t} x̃(τ)ᵀx̃(t)), term1 (①),
+    cocorrelation (ϱ), d_cocorrelation (= ϱ(t+1) − ϱ(t)), pred (= η C(t) ϱ(t)), C, acute (Σ_{τ<t} x̃(τ)ᵀx̃(t)), term1 (①),
     term2 (②), decomp_residual, bound ((① + ②)/‖W‖²), main_term (①/‖W‖²), rem_term (②/‖W‖²),
     half_dA (½ d‖aᵀW‖²/dt per unit η), aTv2, N_W (‖W‖₂²), xt_norm, loss, rem_bound
     ((1/n)Σ‖W(0)xᵢ‖), and every `probe_every` steps err_1, err_<scale> = |ϱ(W + h·η a x̃ᵀ) − ϱ −
@@ -455,7 +455,7 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     spectrum = LinearSpectrum(W0, a)
     aa = spectrum.aa
     rem_bound = torch.einsum("nd,kmd->knm", X, W0).norm(dim=-1).mean(-1)
-    keys = ("rho", "pred", "C", "acute", "term1", "term2", "decomp_residual", "bound", "main_term",
+    keys = ("cocorrelation", "pred", "C", "acute", "term1", "term2", "decomp_residual", "bound", "main_term",
             "rem_term", "half_dA", "aTv2", "N_W", "xt_norm", "loss")
     rec = {k: torch.empty(steps + 1, K, dtype=W0.dtype, device=dev) for k in keys}
     probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=W0.dtype, device=dev)
@@ -477,12 +477,12 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
                 lam_h, _, _ = spectrum(g + h * xt)
                 Na_h = ((c + h * aa[:, None] * xt) ** 2).sum(-1)
                 rho_h = (Na_h / (aa * lam_h)).sqrt()
-                probes[f"err_{sc:g}"][t] = (rho_h - terms["rho"] - h * terms["C"] * terms["rho"]).abs()
+                probes[f"err_{sc:g}"][t] = (rho_h - terms["cocorrelation"] - h * terms["C"] * terms["cocorrelation"]).abs()
     cols = {k: rec[k][:steps] for k in keys}
-    cols["drho"] = rec["rho"][1:] - rec["rho"][:steps]
+    cols["d_cocorrelation"] = rec["cocorrelation"][1:] - rec["cocorrelation"][:steps]
     if probe_every:
         idx = torch.arange(0, steps, probe_every, device=dev)
-        probes["err_1"][idx] = (cols["drho"][idx] - cols["pred"][idx]).abs()
+        probes["err_1"][idx] = (cols["d_cocorrelation"][idx] - cols["pred"][idx]).abs()
         cols.update(probes)
     cols["rem_bound"] = rem_bound[None].expand(steps, K)
     df = _frame(width, qs, seeds, cols, steps)
@@ -499,8 +499,8 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     at every step. ϱ is the RMS co-correlation over the first `n_eval` training inputs (all
     by default); the gradient always uses all n.
 
-    rho, drho (measured ϱ(t+1) − ϱ(t)), pred (ηCϱ with D frozen), C, drho_frozen (ϱ at W(t+1)
-    with the old pattern D(t), minus ϱ(t)), flip_frac (fraction of (unit, sample) pairs whose
+    cocorrelation (ϱ), d_cocorrelation (measured ϱ(t+1) − ϱ(t)), pred (ηCϱ with D frozen), C,
+    d_cocorrelation_frozen (ϱ at W(t+1) with the old pattern D(t), minus ϱ(t)), flip_frac (fraction of (unit, sample) pairs whose
     activation flips in the step, over all n), flip_frac_eval (over the evaluation inputs),
     loss, and every `probe_every` steps err_1, err_<scale>: the frozen-pattern one-step error
     |ϱ_D(W + h·ηG) − ϱ − h·ηCϱ|.
@@ -516,7 +516,7 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     a = model.A[:, 0, :].clone()
     K = a.shape[0]
     Xe = X[:n_eval]
-    keys = ("rho", "pred", "C", "drho_frozen", "flip_frac", "flip_frac_eval", "loss")
+    keys = ("cocorrelation", "pred", "C", "d_cocorrelation_frozen", "flip_frac", "flip_frac_eval", "loss")
     rec = {k: torch.full((steps + 1, K), float("nan"), dtype=a.dtype, device=dev) for k in keys}
     probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=a.dtype, device=dev)
               for sc in (1.0, *probe_scales)}
@@ -526,23 +526,23 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
         De = D[:, :n_eval]
         terms = relu_rate_terms(W, a, Xe, Gdir, De, warm=warm, eta=eta)
         warm = terms["vecs"]
-        rec["rho"][t], rec["C"][t], rec["pred"][t], rec["loss"][t] = terms["rho"], terms["C"], terms["pred"], loss
+        rec["cocorrelation"][t], rec["C"][t], rec["pred"][t], rec["loss"][t] = terms["cocorrelation"], terms["C"], terms["pred"], loss
         if D_prev is not None:
             flips = (D != D_prev).to(W.dtype)
             rec["flip_frac"][t - 1] = flips.mean((1, 2))
             rec["flip_frac_eval"][t - 1] = flips[:, :n_eval].mean((1, 2))
         if t == steps:
             break
-        rec["drho_frozen"][t] = relu_rho(W + eta * Gdir, a, De, warm) - terms["rho"]
+        rec["d_cocorrelation_frozen"][t] = relu_cocorrelation(W + eta * Gdir, a, De, warm) - terms["cocorrelation"]
         if probe_every and t % probe_every == 0:
-            probes["err_1"][t] = (rec["drho_frozen"][t] - terms["pred"]).abs()
+            probes["err_1"][t] = (rec["d_cocorrelation_frozen"][t] - terms["pred"]).abs()
             for sc in probe_scales:                               # loop over step sizes only
                 h = eta * sc
-                rho_h = relu_rho(W + h * Gdir, a, De, warm)
-                probes[f"err_{sc:g}"][t] = (rho_h - terms["rho"] - h * terms["C"] * terms["rho"]).abs()
+                rho_h = relu_cocorrelation(W + h * Gdir, a, De, warm)
+                probes[f"err_{sc:g}"][t] = (rho_h - terms["cocorrelation"] - h * terms["C"] * terms["cocorrelation"]).abs()
         D_prev = D
     cols = {k: rec[k][:steps] for k in keys}
-    cols["drho"] = rec["rho"][1:] - rec["rho"][:steps]
+    cols["d_cocorrelation"] = rec["cocorrelation"][1:] - rec["cocorrelation"][:steps]
     if probe_every:
         cols.update(probes)
     df = _frame(width, qs, seeds, cols, steps)

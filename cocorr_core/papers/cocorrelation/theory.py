@@ -76,8 +76,8 @@ def energy_terms(model: dict[str, tuple]) -> dict[str, sp.Expr]:
         "S_inner": S_inner,
         "mu": mu,
         "var": var,
-        "varrho": S_full / sp.sqrt(second),
-        "rho": mu / (S_outer * S_inner),
+        "cocorrelation": S_full / sp.sqrt(second),
+        "norm_correlation": mu / (S_outer * S_inner),
         "rel_spread": sp.sqrt(var) / mu,
     }
 
@@ -87,16 +87,16 @@ def theorem45_identity(n_atoms: int = 3) -> dict[str, sp.Expr]:
     theorem holds identically in p, A, B, C)."""
     t = energy_terms(discrete_norm_model(n_atoms))
     lhs = t["S_full"] ** 2
-    rhs = (t["varrho"] * sp.sqrt(1 + t["var"] / t["mu"] ** 2) * t["rho"]
+    rhs = (t["cocorrelation"] * sp.sqrt(1 + t["var"] / t["mu"] ** 2) * t["norm_correlation"]
            * t["S_outer"] * t["S_inner"]) ** 2
     return {"lhs_sq": lhs, "rhs_sq": rhs, "difference": sp.cancel(sp.together(lhs - rhs))}
 
 
 def cauchy_schwarz_lagrange(n_atoms: int = 3) -> dict[str, sp.Expr]:
-    """rho <= 1 by the weighted Lagrange identity
+    """ρ <= 1 by the weighted Lagrange identity
     (sum p A^2)(sum p B^2) - (sum p A B)^2 = sum_{i<j} p_i p_j (A_i B_j - A_j B_i)^2.
     The right side is a sum of squares, so it is >= 0, with equality iff A_i B_j = A_j B_i
-    for all pairs, i.e. the two norms are proportional on the support (rho = 1)."""
+    for all pairs, i.e. the two norms are proportional on the support (ρ = 1)."""
     m = discrete_norm_model(n_atoms)
     p, A, B = m["p"], m["A"], m["B"]
     gap = (sum(pi * a**2 for pi, a in zip(p, A)) * sum(pi * b**2 for pi, b in zip(p, B))
@@ -107,42 +107,42 @@ def cauchy_schwarz_lagrange(n_atoms: int = 3) -> dict[str, sp.Expr]:
 
 
 def cocorrelation_gap(n_atoms: int = 3) -> dict[str, sp.Expr]:
-    """varrho <= 1 from submultiplicativity C_i = t_i A_i B_i with 0 <= t_i <= 1:
-    1 - varrho^2 = sum p_i (1 - t_i^2) A_i^2 B_i^2 / sum p_i A_i^2 B_i^2, a ratio of
+    """ϱ <= 1 from submultiplicativity C_i = t_i A_i B_i with 0 <= t_i <= 1:
+    1 - ϱ^2 = sum p_i (1 - t_i^2) A_i^2 B_i^2 / sum p_i A_i^2 B_i^2, a ratio of
     non-negative terms; it is 0 iff t_i = 1 on every atom (the norm of the product equals
     the product of the norms almost surely)."""
     m = discrete_norm_model(n_atoms)
     p, A, B = m["p"], m["A"], m["B"]
     t = sp.symbols(f"t1:{n_atoms + 1}", nonnegative=True)
     model = dict(m, C=tuple(ti * a * b for ti, a, b in zip(t, A, B)))
-    varrho_sq = energy_terms(model)["varrho"] ** 2
+    cocorrelation_sq = energy_terms(model)["cocorrelation"] ** 2
     second = sum(pi * (a * b) ** 2 for pi, a, b in zip(p, A, B))
     claimed = sum(pi * (1 - ti**2) * (a * b) ** 2 for pi, ti, a, b in zip(p, t, A, B)) / second
-    return {"t": t, "one_minus_varrho_sq": 1 - varrho_sq, "claimed": claimed,
-            "difference": sp.simplify(1 - varrho_sq - claimed)}
+    return {"t": t, "one_minus_cocorrelation_sq": 1 - cocorrelation_sq, "claimed": claimed,
+            "difference": sp.simplify(1 - cocorrelation_sq - claimed)}
 
 
 def linear_alignment_gap(rank: int = 3) -> dict[str, sp.Expr]:
     """The linear network f(x) = a^T W x with ||a|| = 1 and W = U diag(s) V^T.
 
     With c = U^T a (so sum c_k^2 = 1): ||a^T W||^2 = sum s_k^2 c_k^2, hence
-      varrho^2 = sum (s_k/s_1)^2 c_k^2,
-      1 - varrho^2 = sum_k (1 - s_k^2/s_1^2) c_k^2  >= (1 - s_2^2/s_1^2)(1 - c_1^2),
-    so varrho = 1 iff a lies in the top left-singular space, and varrho -> 1 with a
-    spectral gap forces (a^T v)^2 = c_1^2 -> 1.  Also varrho^2 >= c_1^2.
+      ϱ^2 = sum (s_k/s_1)^2 c_k^2,
+      1 - ϱ^2 = sum_k (1 - s_k^2/s_1^2) c_k^2  >= (1 - s_2^2/s_1^2)(1 - c_1^2),
+    so ϱ = 1 iff a lies in the top left-singular space, and ϱ -> 1 with a
+    spectral gap forces (a^T v)^2 = c_1^2 -> 1.  Also ϱ^2 >= c_1^2.
     """
     check_range("rank", rank, lo=2, integer=True)
     s = sp.symbols(f"s1:{rank + 1}", positive=True)
     c = sp.symbols(f"c1:{rank + 1}", real=True)
     constraint = {c[-1] ** 2: 1 - sum(ci**2 for ci in c[:-1])}
-    varrho_sq = sum(si**2 * ci**2 for si, ci in zip(s, c)) / s[0] ** 2
+    cocorrelation_sq = sum(si**2 * ci**2 for si, ci in zip(s, c)) / s[0] ** 2
     gap_form = sum((1 - s[k] ** 2 / s[0] ** 2) * c[k] ** 2 for k in range(rank))
-    diff = sp.simplify(sp.expand(1 - varrho_sq - gap_form).subs(constraint))
+    diff = sp.simplify(sp.expand(1 - cocorrelation_sq - gap_form).subs(constraint))
     # lower bound of the gap: the remaining terms are >= (1 - s2^2/s1^2) c_k^2 when s_k <= s_2
     lower = (1 - s[1] ** 2 / s[0] ** 2) * (1 - c[0] ** 2)
-    return {"s": s, "c": c, "varrho_sq": varrho_sq, "gap_form": gap_form,
+    return {"s": s, "c": c, "cocorrelation_sq": cocorrelation_sq, "gap_form": gap_form,
             "gap_lower_bound": lower, "difference": diff,
-            "varrho_sq_minus_alignment": sp.expand(varrho_sq - c[0] ** 2)}
+            "cocorrelation_sq_minus_alignment": sp.expand(cocorrelation_sq - c[0] ** 2)}
 
 
 def theorem45_factors(full: torch.Tensor, outer: torch.Tensor, inner: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -157,14 +157,14 @@ def theorem45_factors(full: torch.Tensor, outer: torch.Tensor, inner: torch.Tens
     var = second - mu**2
     out = {
         "S_full": S_full, "S_outer": S_outer, "S_inner": S_inner, "mu": mu, "var": var,
-        "varrho": S_full / second.sqrt(), "rho": mu / (S_outer * S_inner),
+        "cocorrelation": S_full / second.sqrt(), "norm_correlation": mu / (S_outer * S_inner),
     }
-    out["rhs"] = out["varrho"] * (1 + var / mu**2).sqrt() * out["rho"] * S_outer * S_inner
+    out["rhs"] = out["cocorrelation"] * (1 + var / mu**2).sqrt() * out["norm_correlation"] * S_outer * S_inner
     return out
 
 
 def linear_cocorrelation(W: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Exact varrho = ||a^T W|| / (||a|| ||W||_2) and alignment (a^T v)^2 / ||a||^2 for
+    """Exact ϱ = ||a^T W|| / (||a|| ||W||_2) and alignment (a^T v)^2 / ||a||^2 for
     stacked W (K, m, d) and heads a (K, m); v is W's top left-singular vector.
 
     Uses the eigen-decomposition of the smaller Gram matrix (much faster than an SVD here)."""
@@ -182,7 +182,7 @@ def linear_cocorrelation(W: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Te
         v = v / v.norm(dim=-1, keepdim=True)
     norm = top.sqrt()
     align = (torch.einsum("km,km->k", a, v) / a_norm) ** 2
-    return {"varrho": head / (a_norm * norm), "alignment": align, "spectral_norm": norm,
+    return {"cocorrelation": head / (a_norm * norm), "alignment": align, "spectral_norm": norm,
             "head_norm": head}
 
 
@@ -479,22 +479,22 @@ def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs:
             vals = {k: v.cpu().numpy() for k, v in rec.items()}
             for k, q in enumerate(qs):
                 rows.append({"width": m, "q": q, "step": step.t, **{name: float(v[k]) for name, v in vals.items()}})
-    cols = ["width", "q", "step", "varrho", "alignment", "spectral_norm", "head_norm", "train_loss"]
+    cols = ["width", "q", "step", "cocorrelation", "alignment", "spectral_norm", "head_norm", "train_loss"]
     return pd.DataFrame(rows)[cols].sort_values(["width", "q", "step"], ignore_index=True)
 
 
 def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
-    """Initial rise of varrho per run: (varrho(window) - varrho(0)) / (lr * window) and the
-    relative rate (log varrho(window) - log varrho(0)) / (lr * window), next to 1/||W(0)||^2."""
+    """Initial rise of ϱ per run: (ϱ(window) - ϱ(0)) / (lr * window) and the
+    relative rate (log ϱ(window) - log ϱ(0)) / (lr * window), next to 1/||W(0)||^2."""
     start = dyn[dyn["step"] == 0].set_index(["width", "q"])
     end = dyn[dyn["step"] == window].set_index(["width", "q"])
     if end.empty:
         raise ConfigError(f"window={window} is not a recorded checkpoint.")
     out = pd.DataFrame({
         "norm0": start["spectral_norm"],
-        "varrho0": start["varrho"],
-        "rise": (end["varrho"] - start["varrho"]) / (lr * window),
-        "relative_rise": (np.log(end["varrho"]) - np.log(start["varrho"])) / (lr * window),
+        "cocorrelation0": start["cocorrelation"],
+        "rise": (end["cocorrelation"] - start["cocorrelation"]) / (lr * window),
+        "relative_rise": (np.log(end["cocorrelation"]) - np.log(start["cocorrelation"])) / (lr * window),
     })
     out["inv_norm_sq"] = 1.0 / out["norm0"] ** 2
     return out.reset_index()
@@ -559,7 +559,7 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
     """Theorem 4.5 on random two-layer nets (both heads, both activations, every q of a few
     widths), with the exact per-sample norms of `measures.two_layer_norms`. One row per network:
     the Dirichlet energy, the right side from `measures.summarize`, the right side rebuilt here
-    from the same norms, varrho, rho and, for linear nets, the closed form ||a^T W|| / ||W||."""
+    from the same norms, ϱ, ρ and, for linear nets, the closed form ||a^T W|| / ||W||."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
@@ -577,7 +577,7 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
                     ns = two_layer_norms(model, inputs[head])
                     summ = summarize(ns)
                     mine = theorem45_factors(ns.full, ns.outer, ns.inner)
-                    closed = (linear_cocorrelation(model.W.detach(), model.A[:, 0, :])["varrho"]
+                    closed = (linear_cocorrelation(model.W.detach(), model.A[:, 0, :])["cocorrelation"]
                               if (act == "linear" and head == "theory") else None)
                     for k, q in enumerate(sz["qs"]):
                         rows.append({
@@ -585,15 +585,15 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
                             "dirichlet_full": float(summ["dirichlet_full"][k]),
                             "rhs_summarize": float(summ["theorem45_rhs"][k]),
                             "rhs_factors": float(mine["rhs"][k]),
-                            "varrho": float(summ["cocorrelation"][k]),
-                            "rho": float(summ["norm_correlation"][k]),
+                            "cocorrelation": float(summ["cocorrelation"][k]),
+                            "norm_correlation": float(summ["norm_correlation"][k]),
                             "rel_spread_pop": float(mine["var"][k].clamp_min(0).sqrt() / mine["mu"][k]),
-                            "varrho_closed_form": float(closed[k]) if closed is not None else float("nan"),
+                            "cocorrelation_closed_form": float(closed[k]) if closed is not None else float("nan"),
                         })
         df = pd.DataFrame(rows)
         df["rel_err_summarize"] = (df["rhs_summarize"] / df["dirichlet_full"] - 1).abs()
         df["rel_err_factors"] = (df["rhs_factors"] / df["dirichlet_full"] - 1).abs()
-        df["closed_form_err"] = (df["varrho"] - df["varrho_closed_form"]).abs()
+        df["closed_form_err"] = (df["cocorrelation"] - df["cocorrelation_closed_form"]).abs()
         return df
 
     params = {k: sz[k] for k in ("thm45_widths", "qs", "thm45_n")}
@@ -641,7 +641,7 @@ def init_norm_table(profile: str | None = None, device: str | torch.device = "au
 
 
 def dynamics_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
-    """Linear-net GD trajectories of varrho, (a^T v)^2 and ||W||_2 (theory setting)."""
+    """Linear-net GD trajectories of ϱ, (a^T v)^2 and ||W||_2 (theory setting)."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
