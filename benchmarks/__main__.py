@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
 
     stages = [("gemm peak", lambda: harness.gemm_peak(device)),
               ("ensemble training", lambda: harness.ensemble_speedup(Xtr, ytr, device)),
-              ("training FLOP rate", lambda: harness.train_gemm_fraction(Xtr, ytr, device, rec["gemm_gflops"])),
+              ("training FLOP rate",
+               lambda: harness.train_gemm_fraction(Xtr, ytr, device, rec["gemm_gflops"])),
               ("Jacobian norms", lambda: harness.measure_speedup(Xte, ytr[:1024], Xtr[:1024], device))]
     for name, run in stages:
         t = time.perf_counter()

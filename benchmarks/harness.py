@@ -46,7 +46,8 @@ def _sgd_epochs(model: TwoLayerEnsemble, X, y, lr: float, batch: int, epochs: in
             xb, yb = X[s:s + batch], y[s:s + batch]
             logits = model(xb)                                      # (K, b, c)
             K = logits.shape[0]
-            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.repeat(K), reduction="sum") / xb.shape[0]
+            loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), yb.repeat(K),
+                                   reduction="sum") / xb.shape[0]
             (g,) = torch.autograd.grad(loss, model.W)
             with torch.no_grad():
                 model.W -= lr * g
@@ -67,14 +68,15 @@ def ensemble_speedup(X, y, device, *, K=8, width=64, epochs=2, batch=512, lr=0.0
     seeds = list(range(K))
     singles = [TwoLayerEnsemble.init(X.shape[1], width, [0.0], [s], device=device) for s in seeds]
     ens = TwoLayerEnsemble.init(X.shape[1], width, [0.0] * K, seeds, device=device)
-    _train(TwoLayerEnsemble.init(X.shape[1], width, [0.0], [99], device=device), X[:batch], y[:batch], lr, batch, 1)
+    _train(TwoLayerEnsemble.init(X.shape[1], width, [0.0], [99], device=device),
+           X[:batch], y[:batch], lr, batch, 1)
     t_one, _ = timed(lambda: [_train(m, X, y, lr, batch, epochs) for m in singles], device)
     t_ens, how = timed(lambda: _train(ens, X, y, lr, batch, epochs), device)
     # the same seeds give the same networks, so both paths must end with the same weights
     agree = max(float((ens.W.detach()[k] - singles[k].W.detach()[0]).abs().max()) for k in range(K))
     return {"ensemble_speedup": t_one / t_ens, "ensemble_one_by_one_s": t_one, "ensemble_batched_s": t_ens,
-            "ensemble_K": K, "ensemble_width": width, "ensemble_epochs": epochs, "ensemble_n_train": X.shape[0],
-            "ensemble_trainer": how, "ensemble_max_weight_diff": agree}
+            "ensemble_K": K, "ensemble_width": width, "ensemble_epochs": epochs,
+            "ensemble_n_train": X.shape[0], "ensemble_trainer": how, "ensemble_max_weight_diff": agree}
 
 
 def train_gemm_fraction(X, y, device, peak: float, *, width=2048, batch=512, steps=8, lr=0.003) -> dict:
@@ -85,7 +87,8 @@ def train_gemm_fraction(X, y, device, peak: float, *, width=2048, batch=512, ste
     t, _ = timed(lambda: _sgd_epochs(model, Xb, yb, lr, batch, 1), device, repeat=2)
     d, c = X.shape[1], model.n_outputs
     # forward W x and A h, backward dW = δᵀ x and δ_h = δ A (no gradient w.r.t. x is formed)
-    flops = steps * (2 * batch * width * d + 2 * batch * width * c + 2 * batch * width * d + 2 * batch * width * c)
+    flops = steps * (2 * batch * width * d + 2 * batch * width * c
+                     + 2 * batch * width * d + 2 * batch * width * c)
     rate = flops / t / 1e9
     return {"train_gemm_fraction": rate / peak, "train_gflops": rate, "train_step_s": t / steps,
             "train_width": width, "train_batch": batch}
@@ -98,7 +101,8 @@ def _authors_all(model: TwoLayerEnsemble, X) -> dict:
     f = model.as_classifier(0)
     with torch.no_grad():
         H = torch.relu(X @ W.T)
-    return {"full": authors_power_iteration(f, X), "inner": authors_power_iteration(lambda x: torch.relu(x @ W.T), X),
+    return {"full": authors_power_iteration(f, X),
+            "inner": authors_power_iteration(lambda x: torch.relu(x @ W.T), X),
             "outer": authors_power_iteration(lambda h: h @ A.T, H)}
 
 
@@ -140,8 +144,8 @@ def measure_speedup(X, y_train, X_train, device, *, width=2048, n_exact=50, lr=0
     res = {"measure_width": width, "measure_n": X.shape[0], "measure_exact_n": n_exact,
            "measure_baseline_s": t_base, "measure_ours_s": t_ours, "measure_speedup": t_base / t_ours,
            "measure_iterations": ours.iterations, "measure_certified_bound": ours.max_rel_bound,
-           "measure_max_rel_err": _max_rel({"full": ours.full[0], "inner": ours.inner[0], "outer": ours.outer[0]},
-                                           exact, n_exact),
+           "measure_max_rel_err": _max_rel({"full": ours.full[0], "inner": ours.inner[0],
+                                            "outer": ours.outer[0]}, exact, n_exact),
            "baseline_max_rel_err": _max_rel(base, exact, n_exact)}
     # one small training step (a few SGD batches), then measure again from the previous state
     _sgd_epochs(model, X_train, y_train, lr, batch, 1)

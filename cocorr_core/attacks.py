@@ -122,7 +122,8 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
 
     X_pixel (n, d) or images (n, C, H, W) in pixel space; each member gets its own perturbation
     and the model sees `preprocess(x + δ)` (default: the authors' inputs 2x − 1; pass
-    `lambda x: x` for none; for `PixelSpace(ensemble)` its own normalisation). Each step moves along the sign of the gradient (Linf) or the
+    `lambda x: x` for none; for `PixelSpace(ensemble)` its own normalisation). Each step moves
+    along the sign of the gradient (Linf) or the
     normalised gradient (L2) of the cross-entropy (BCE for one output), by `step_size`
     (default 2.5·ε/steps), then projects onto the ε-ball and the box (`box=None`: no box).
     A sample is broken if the clean point or any iterate (random start included) is
@@ -147,7 +148,8 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
         raise ConfigError(f"X_pixel has {d} features per sample; the model expects {model.in_dim}.")
     if box is not None and (float(X.min()) < box[0] or float(X.max()) > box[1]):
         raise ConfigError(f"X_pixel must lie in the box {box} (pixel values); got values in "
-                          f"[{float(X.min()):.3g}, {float(X.max()):.3g}]. Pass pixels, not normalised inputs.")
+                          f"[{float(X.min()):.3g}, {float(X.max()):.3g}]. "
+                          "Pass pixels, not normalised inputs.")
     y = check_labels(y, n, model.n_outputs, dev)
     advs, robust = [], []
     with exact_float32():
@@ -260,11 +262,14 @@ def _build_autoattack(model: nn.Module, n_classes: int, eps: float, norm: str, v
     restarts = 5 if version == "plus" else 1
     eot = 20 if version == "rand" else 1
     make = {
-        "apgd-ce": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="ce", eot_iter=eot, n_restarts=restarts),
-        "apgd-dlr": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="dlr", eot_iter=eot, n_restarts=restarts),
+        "apgd-ce": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="ce", eot_iter=eot,
+                                n_restarts=restarts),
+        "apgd-dlr": lambda: APGD(model, norm=norm, eps=eps, seed=seed, loss="dlr", eot_iter=eot,
+                                 n_restarts=restarts),
         "apgd-t": lambda: APGDT(model, norm=norm, eps=eps, seed=seed, n_classes=n_classes, n_restarts=1),
         "fab": lambda: FAB(model, norm=norm, eps=eps, seed=seed, n_classes=n_classes, n_restarts=restarts),
-        "fab-t": lambda: FAB(model, norm=norm, eps=eps, seed=seed, multi_targeted=True, n_classes=n_classes, n_restarts=1),
+        "fab-t": lambda: FAB(model, norm=norm, eps=eps, seed=seed, multi_targeted=True, n_classes=n_classes,
+                             n_restarts=1),
         "square": lambda: Square(model, norm=norm, eps=eps, seed=seed, n_queries=5000, n_restarts=1),
     }
     attacks = [make[name]() for name in names]
@@ -280,7 +285,8 @@ def _check_attack_names(attacks: Sequence[str] | None, n_classes: int) -> list[s
     for name in names:
         check_choice("attack", name, ATTACK_NAMES)
         if n_classes < _MIN_CLASSES.get(name, 2):
-            raise ConfigError(f"attack {name!r} needs at least {_MIN_CLASSES[name]} classes; the model has {n_classes}.")
+            raise ConfigError(f"attack {name!r} needs at least {_MIN_CLASSES[name]} classes; "
+                              f"the model has {n_classes}.")
     return names
 
 
@@ -310,7 +316,8 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
     dev = resolve_device(device)
     if isinstance(classifier, TwoLayerEnsemble) or (isinstance(classifier, PixelSpace)
                                                     and isinstance(classifier.model, TwoLayerEnsemble)):
-        raise ConfigError("autoattack needs one classifier on pixel inputs; pass PixelSpace(ensemble, member=k).")
+        raise ConfigError("autoattack needs one classifier on pixel inputs; "
+                          "pass PixelSpace(ensemble, member=k).")
     was_training = classifier.training
     model = classifier.to(dev).eval()
     if module_dtype(model) != torch.float32:
@@ -369,7 +376,8 @@ def _check_adversarial(adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str
     delta = (adv - x).reshape(x.shape[0], -1)
     size = delta.abs().amax(1) if norm == "Linf" else delta.norm(dim=1)
     if float(size.max()) > eps + EPS_TOL:
-        raise RuntimeError(f"AutoAttack returned a perturbation of {norm} norm {float(size.max()):.6g} > eps={eps}.")
+        raise RuntimeError(f"AutoAttack returned a perturbation of {norm} norm {float(size.max()):.6g} "
+                           f"> eps={eps}.")
     if float(adv.min()) < -BOX_TOL or float(adv.max()) > 1 + BOX_TOL:
         raise RuntimeError("AutoAttack returned inputs outside the [0, 1] box.")
 

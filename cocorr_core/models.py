@@ -72,7 +72,8 @@ class TwoLayerEnsemble(nn.Module):
         check_choice("activation", activation, ACTIVATIONS)
         qs, seeds = list(qs), list(seeds)
         if len(qs) != len(seeds) or not qs:
-            raise ConfigError(f"qs and seeds must be non-empty and of one length; got {len(qs)} and {len(seeds)}.")
+            raise ConfigError("qs and seeds must be non-empty and of one length; "
+                              f"got {len(qs)} and {len(seeds)}.")
         if head == "theory":
             n_classes = 1
         check_range("n_classes", n_classes, lo=1, integer=True)
@@ -195,9 +196,11 @@ class MLP(nn.Module):
                 signs = torch.randint(0, 2, (1, m), generator=g).to(torch.float64) * 2 - 1
                 self.head.weight.copy_(signs / m**0.5)
             else:
-                self.head.weight.copy_(torch.randn(n_classes, m, generator=g, dtype=torch.float64) * init_std(m, q))
+                self.head.weight.copy_(torch.randn(n_classes, m, generator=g, dtype=torch.float64)
+                                       * init_std(m, q))
         self.head.weight.requires_grad_(False)   # frozen, as in the two-layer model
-        self.activation, self.q, self.seed, self.widths, self.in_dim = activation, float(q), int(seed), tuple(widths), d
+        self.activation, self.q, self.seed, self.widths, self.in_dim = (activation, float(q), int(seed),
+                                                                        tuple(widths), d)
         self.to(device=dev, dtype=dtype)
 
     def blocks(self) -> list[nn.Module]:
@@ -221,8 +224,8 @@ class MLP(nn.Module):
         φ′ = σ∘W…, φ = head of the two-layer analysis."""
         L = len(self.hidden_layers)
         if isinstance(cut_index, bool) or not isinstance(cut_index, int) or not 1 <= cut_index <= L:
-            raise ConfigError(f"cut_index={cut_index!r} must be an integer in [1, {L}] (number of hidden layers "
-                              "kept in the inner block).")
+            raise ConfigError(f"cut_index={cut_index!r} must be an integer in [1, {L}] "
+                              "(number of hidden layers kept in the inner block).")
         blocks = self.blocks()
         return nn.Sequential(*blocks[:cut_index + 1]), nn.Sequential(*blocks[cut_index + 1:])
 

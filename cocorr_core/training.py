@@ -88,7 +88,8 @@ def member_losses(logits: torch.Tensor, y: torch.Tensor, loss: str | None = None
         # cross_entropy takes (N, C, d1) inputs with (N, d1) targets: here N = K, d1 = n.
         per = F.cross_entropy(logits.transpose(1, 2), y.expand(K, n), reduction="none")
     else:
-        per = F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype).expand(K, n), reduction="none")
+        per = F.binary_cross_entropy_with_logits(logits[..., 0], y.to(logits.dtype).expand(K, n),
+                                                 reduction="none")
     return per.mean(1) if reduction == "mean" else per.sum(1)
 
 
@@ -112,7 +113,8 @@ def check_labels(y: torch.Tensor, n: int, n_outputs: int, device: torch.device, 
         raise ConfigError(f"{name} must have shape ({n},) to match the inputs; got {tuple(y.shape)}.")
     if loss == "bce":
         if n_outputs != 1:
-            raise ConfigError(f"loss='bce' needs a single-output model (head='theory'); this one has {n_outputs}.")
+            raise ConfigError("loss='bce' needs a single-output model (head='theory'); "
+                              f"this one has {n_outputs}.")
         y = y.to(device=device, dtype=dtype)
         if n and not bool(((y == 0) | (y == 1)).all()):
             raise ConfigError(f"{name} must hold labels in {{0, 1}} for loss='bce'.")
@@ -134,7 +136,8 @@ def _prepare_inputs(X: torch.Tensor, d: int, device: torch.device, dtype: torch.
     X = torch.as_tensor(X)
     X = X.reshape(X.shape[0], -1) if X.ndim > 2 else X
     if X.ndim != 2 or X.shape[1] != d:
-        raise ConfigError(f"{name} must have shape (n, {d}) (or images with {d} pixels); got {tuple(X.shape)}.")
+        raise ConfigError(f"{name} must have shape (n, {d}) (or images with {d} pixels); "
+                          f"got {tuple(X.shape)}.")
     return X.to(device=device, dtype=dtype)
 
 
@@ -163,7 +166,8 @@ class _History:
         if v.size == 1:
             v = np.repeat(v, self.K)
         if v.size != self.K:
-            raise ConfigError(f"on_epoch value {name!r} has {v.size} entries; expected a float or {self.K} (one per member).")
+            raise ConfigError(f"on_epoch value {name!r} has {v.size} entries; "
+                              f"expected a float or {self.K} (one per member).")
         self.epochs.append(np.full(self.K, epoch))
         self.metrics.append(np.full(self.K, name, dtype=object))
         self.values.append(v)
@@ -172,7 +176,8 @@ class _History:
         if values is None:
             return
         if not isinstance(values, dict):
-            raise ConfigError(f"on_epoch must return a dict name → Tensor(K,) or float (or None); got {type(values).__name__}.")
+            raise ConfigError("on_epoch must return a dict name → Tensor(K,) or float (or None); "
+                              f"got {type(values).__name__}.")
         for name, value in values.items():
             self.add(epoch, str(name), value)
 
@@ -213,7 +218,8 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
     name → Tensor(K,) or float; it is called at epoch 0 and after every epoch.
     """
     if not isinstance(model, TwoLayerEnsemble):
-        raise ConfigError(f"train_ensemble needs a TwoLayerEnsemble; got {type(model).__name__} (use train_module).")
+        raise ConfigError(f"train_ensemble needs a TwoLayerEnsemble; got {type(model).__name__} "
+                          "(use train_module).")
     _check_common(optimizer, loss, lr, batch_size, epochs)
     if (X_eval is None) != (y_eval is None):
         raise ConfigError("give both X_eval and y_eval, or neither.")
@@ -226,7 +232,8 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
     y = check_labels(y, n, model.n_outputs, dev, loss=loss, dtype=dtype)
     if X_eval is not None:
         X_eval = _prepare_inputs(X_eval, model.in_dim, dev, dtype, "X_eval")
-        y_eval = check_labels(y_eval, X_eval.shape[0], model.n_outputs, dev, loss=loss, dtype=dtype, name="y_eval")
+        y_eval = check_labels(y_eval, X_eval.shape[0], model.n_outputs, dev, loss=loss, dtype=dtype,
+                              name="y_eval")
     if optimizer == "gd":
         batch_size = n
     opt = (torch.optim.Adam([W], lr=lr) if optimizer == "adam" else torch.optim.SGD([W], lr=lr))

@@ -138,7 +138,8 @@ def test_notebook_page_math_and_figures(site, browser):
         _assert_local(requested)  # MathJax may load components while it typesets
         mathjax_src = page.evaluate(
             "() => Array.from(document.scripts).map(s => s.src).filter(s => /mathjax|tex-/i.test(s))")
-        assert any("/_static/" in s for s in mathjax_src), f"MathJax is not served from _static: {mathjax_src}"
+        assert any("/_static/" in s for s in mathjax_src), (
+            f"MathJax is not served from _static: {mathjax_src}")
         assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 0, \
             "no typeset math (mjx-container) on the page"
         _assert_no_raw_math(page)

@@ -43,8 +43,8 @@ def paper_like(act, w, q, e):
 
 def robust_finals(act, w, q):
     energy = 10.0 / w ** 0.5 * (1 + q)
-    return {"dirichlet_full": energy, "autoattack_accuracy": 1 / (1 + energy), "pgd_accuracy": 1 / (1 + energy) - 0.3 * q,
-            "test_accuracy": 0.9 - 0.1 * q}
+    return {"dirichlet_full": energy, "autoattack_accuracy": 1 / (1 + energy),
+            "pgd_accuracy": 1 / (1 + energy) - 0.3 * q, "test_accuracy": 0.9 - 0.1 * q}
 
 
 def test_spearman_known_values():
@@ -117,7 +117,8 @@ def test_best_cell_and_width_accuracy_relations():
     assert cf.check_narrow_accuracy_with_rho(df).verdict == "reproduced"
     assert cf.check_wide_accuracy_against_rho(df).verdict == "reproduced"
     worse = df.copy()
-    worse.loc[(worse["metric"] == "pgd_accuracy") & (worse["width"] == 16) & (worse["q"] == 0.25), "value"] = 0.99
+    worse.loc[(worse["metric"] == "pgd_accuracy") & (worse["width"] == 16) & (worse["q"] == 0.25),
+              "value"] = 0.99
     assert cf.check_best_cell(worse).verdict == "partly"
 
 

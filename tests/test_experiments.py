@@ -143,7 +143,8 @@ def _synthetic(epochs=3):
                             model="two_layer", cut="", dataset="mnist")
                 for e in range(epochs + 1):
                     for metric, v in (("cocorrelation", 0.5 + 0.01 * e * (q > 0)), ("norm_correlation", 0.99),
-                                      ("rel_spread", 0.1), ("dirichlet_full", 3.0 / w), ("test_accuracy", 0.8)):
+                                      ("rel_spread", 0.1), ("dirichlet_full", 3.0 / w),
+                                      ("test_accuracy", 0.8)):
                         rows.append(dict(base, epoch=e, metric=metric, value=v))
                 for metric in ("autoattack_accuracy", "autoattack_accuracy_authors", "pgd_accuracy"):
                     rows.append(dict(base, epoch=epochs, metric=metric, value=0.1 * math.log2(w) / 6))

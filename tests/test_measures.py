@@ -18,7 +18,8 @@ from cocorr_core.measures import (
 )
 from cocorr_core.models import MLP, TwoLayerEnsemble
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+DEVICES = ["cpu",
+           pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 
 
 def jac_norms(fn, X):
@@ -80,7 +81,8 @@ def test_two_layer_norms_on_device(device):
     model = TwoLayerEnsemble.init(30, 50, [0.0], [0], dtype=torch.float32, device=device)
     X = torch.randn(5, 30, device=device)
     ns = two_layer_norms(model, X)
-    ref = two_layer_norms(TwoLayerEnsemble(model.W.detach().cpu().double(), model.A.cpu().double()), X.cpu().double())
+    ref = two_layer_norms(TwoLayerEnsemble(model.W.detach().cpu().double(), model.A.cpu().double()),
+                          X.cpu().double())
     assert ns.full.device.type == device
     assert rel_err(ns.inner.cpu().double(), ref.inner) <= 1e-4
 
@@ -97,8 +99,8 @@ def test_lanczos_certificate_on_known_spectrum():
         Mi = M if idx is None else M[idx]
         return V @ Mi[None]
 
-    lam, bound, vecs, _ = top_eigenvalues(matvec, (1, n), dim, dtype=torch.float64, device=torch.device("cpu"),
-                                          tol=1e-8, block=2)
+    lam, bound, vecs, _ = top_eigenvalues(matvec, (1, n), dim, dtype=torch.float64,
+                                          device=torch.device("cpu"), tol=1e-8, block=2)
     assert rel_err(lam[0], torch.full((n,), 1.5, dtype=torch.float64)) <= 2e-8
     assert bool((bound <= 2.01e-8).all())
     # the returned vector is the top eigenvector
@@ -179,7 +181,8 @@ def test_summarize_formulas():
     assert torch.allclose(s["cocorrelation"], (F**2).mean(1).sqrt() / (AB**2).mean(1).sqrt())
     assert torch.allclose(s["norm_correlation"], AB.mean(1) / ((A**2).mean(1).sqrt() * (B**2).mean(1).sqrt()))
     assert torch.allclose(s["var"], ((AB - AB.mean(1, keepdim=True)) ** 2).mean(1))
-    assert torch.allclose(s["rel_spread"], ((AB - AB.mean(1, keepdim=True)) ** 2).sum(1).div(49).sqrt() / AB.mean(1))
+    assert torch.allclose(s["rel_spread"],
+                          ((AB - AB.mean(1, keepdim=True)) ** 2).sum(1).div(49).sqrt() / AB.mean(1))
     assert torch.allclose(s["theorem45_rhs"], s["dirichlet_full"])
     # the product belongs inside one expectation: a per-factor RMS denominator gives another number
     other = (F**2).mean(1).sqrt() / ((A**2).mean(1).sqrt() * (B**2).mean(1).sqrt())

@@ -7,7 +7,8 @@ import torch
 from cocorr_core.ground.errors import ConfigError
 from cocorr_core.models import MLP, TwoLayerEnsemble, resnet_split
 
-DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
+DEVICES = ["cpu",
+           pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
 
 
 @pytest.mark.parametrize("q", [-0.15, 0.0, 0.25])

@@ -40,8 +40,8 @@ def pip_deps(environment):
 
 def x86_torch_pins(makefile):
     """The x86_64 branch of `TORCH_PIN := $(if $(filter aarch64,...),ARM,X86)`."""
-    match = re.search(r"^TORCH_PIN\s*:?=\s*\$\(if \$\(filter aarch64,\$\(shell uname -m\)\),([^,]*),([^)]*)\)",
-                      makefile, re.M)
+    match = re.search(r"^TORCH_PIN\s*:?=\s*\$\(if \$\(filter aarch64,\$\(shell uname -m\)\),"
+                      r"([^,]*),([^)]*)\)", makefile, re.M)
     assert match, "Makefile has no TORCH_PIN with an aarch64/x86_64 branch"
     return set(match.group(2).split())
 
@@ -71,7 +71,8 @@ def test_pins_satisfy_pyproject_ranges(makefile, pyproject):
     for pin in x86_torch_pins(makefile):
         req = Requirement(pin)
         version = next(iter(req.specifier)).version
-        assert ranges[req.name].contains(version), f"{pin} is outside pyproject's {req.name}{ranges[req.name]}"
+        assert ranges[req.name].contains(version), (
+            f"{pin} is outside pyproject's {req.name}{ranges[req.name]}")
     # torch is declared as a range, never bare and never pinned, so the Makefile's pin decides the build
     assert str(ranges["torch"]).startswith(">=")
 

@@ -46,12 +46,14 @@ def test_namespace_names_version_shared_layers_and_paper(tmp_path):
     base = f"v{cocorr_core.__version__}-{shared_fingerprint()}"
     assert ResultStore(tmp_path).namespace == current_namespace() == base
     ns = ResultStore(tmp_path, paper="cocorrelation").namespace
-    assert ns == current_namespace("cocorrelation") == f"{base}-cocorrelation-{paper_fingerprint('cocorrelation')}"
+    assert (ns == current_namespace("cocorrelation")
+            == f"{base}-cocorrelation-{paper_fingerprint('cocorrelation')}")
     assert ResultStore(tmp_path, paper="cocorrelation").dir == tmp_path / ns
 
 
 def _fake_package(root):
-    for rel in ("ground/errors.py", "data.py", "cli.py", "catalog.py", "papers/a/__init__.py", "papers/b/x.py"):
+    for rel in ("ground/errors.py", "data.py", "cli.py", "catalog.py", "papers/a/__init__.py",
+                "papers/b/x.py"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"# {rel}\n")
 
@@ -136,7 +138,8 @@ def test_failed_runs_are_stored(store):
     store.write_run(BASE, None, prov("failed", error="boom", failed_epoch=3))
     assert store.check_run(BASE) == "failed"
     runs = store.runs()
-    assert runs.loc[0, "status"] == "failed" and runs.loc[0, "failed_epoch"] == 3 and runs.loc[0, "error"] == "boom"
+    assert (runs.loc[0, "status"] == "failed" and runs.loc[0, "failed_epoch"] == 3
+            and runs.loc[0, "error"] == "boom")
 
 
 def test_second_writer_of_the_same_run_is_discarded(store):

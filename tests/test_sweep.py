@@ -198,7 +198,8 @@ def test_dask_gives_the_in_process_table(tmp_path, monkeypatch):
 
 
 def test_progress_bar_only_when_asked_or_on_a_terminal(store, capsys):
-    run_sweep(CONFIGS[:4], store=store, runner=F.runner, group_key=F.group_by_width)  # stderr is captured: no TTY
+    # stderr is captured: no TTY
+    run_sweep(CONFIGS[:4], store=store, runner=F.runner, group_key=F.group_by_width)
     assert capsys.readouterr().err == ""
     run_sweep(CONFIGS[4:8], store=store, runner=F.runner, group_key=F.group_by_width, progress=True)
     assert "4/4" in capsys.readouterr().err

@@ -74,9 +74,11 @@ def test_linear_cocorrelation_matches_svd(m):
     out = T.linear_cocorrelation(W, a)
     U, S, Vh = torch.linalg.svd(W, full_matrices=False)
     torch.testing.assert_close(out["spectral_norm"], S[:, 0], rtol=1e-10, atol=0)
-    torch.testing.assert_close(out["cocorrelation"], (W.transpose(1, 2) @ a[..., None]).norm(dim=(1, 2)) / S[:, 0],
+    torch.testing.assert_close(out["cocorrelation"],
+                               (W.transpose(1, 2) @ a[..., None]).norm(dim=(1, 2)) / S[:, 0],
                                rtol=1e-10, atol=0)
-    torch.testing.assert_close(out["alignment"], torch.einsum("km,km->k", a, U[:, :, 0]) ** 2, rtol=1e-8, atol=1e-12)
+    torch.testing.assert_close(out["alignment"], torch.einsum("km,km->k", a, U[:, :, 0]) ** 2,
+                               rtol=1e-8, atol=1e-12)
     assert bool((out["cocorrelation"] ** 2 >= out["alignment"] - 1e-12).all())
 
 
@@ -141,7 +143,8 @@ def test_worst_case_loss_linear_model_is_exact():
     def loss_fn(Z):
         return T.bce_loss(Z @ w, y)
 
-    worst = T.worst_case_loss(loss_fn, X, radii, steps=40, init=torch.randn(6, 5, generator=g, dtype=torch.float64))
+    worst = T.worst_case_loss(loss_fn, X, radii, steps=40,
+                              init=torch.randn(6, 5, generator=g, dtype=torch.float64))
     sign = torch.where(y > 0, -1.0, 1.0).to(torch.float64)     # the loss grows with -y' u
     exact = torch.stack([T.bce_loss(X @ w + sign * r * w.norm(), y) for r in radii])
     torch.testing.assert_close(worst, exact, rtol=1e-5, atol=1e-12)
@@ -160,7 +163,8 @@ def test_first_order_curve():
     nat = torch.tensor([1.0, 3.0], dtype=torch.float64)
     gn = torch.tensor([3.0, 4.0], dtype=torch.float64)
     c = T.first_order_bound_curve(nat, gn, [0.0, 2.0])
-    torch.testing.assert_close(c["bound"], torch.tensor([2.0, 2.0 + 2 * math.sqrt(12.5)], dtype=torch.float64))
+    torch.testing.assert_close(c["bound"],
+                               torch.tensor([2.0, 2.0 + 2 * math.sqrt(12.5)], dtype=torch.float64))
     torch.testing.assert_close(c["first_order"], torch.tensor([2.0, 9.0], dtype=torch.float64))
 
 

@@ -163,7 +163,8 @@ def test_member_corrupted_during_training_fails_at_that_epoch():
         return None
 
     ens = _model("ce")
-    res = train_ensemble(ens, X, y, optimizer="sgd", loss="ce", lr=0.5, batch_size=32, epochs=4, on_epoch=corrupt)
+    res = train_ensemble(ens, X, y, optimizer="sgd", loss="ce", lr=0.5, batch_size=32, epochs=4,
+                         on_epoch=corrupt)
     assert res.failed_epoch == [None, 2, None]
     for k in (0, 2):
         torch.testing.assert_close(ens.W[k].detach(), _separate("ce", k, "sgd", 0.5, 4), rtol=0, atol=1e-10)
@@ -217,7 +218,8 @@ def test_train_module_matches_ensemble_and_switches_modes():
         return {"w_norm": float(a.W.detach().norm())}
 
     net = a.as_classifier(0)
-    res = train_module(net, X, y, optimizer="sgd", lr=0.5, batch_size=32, epochs=3, on_epoch=on_epoch, device="cpu")
+    res = train_module(net, X, y, optimizer="sgd", lr=0.5, batch_size=32, epochs=3, on_epoch=on_epoch,
+                       device="cpu")
     res_b = train_ensemble(b, X, y, optimizer="sgd", loss="ce", lr=0.5, batch_size=32, epochs=3)
     torch.testing.assert_close(a.W.detach(), b.W.detach(), rtol=0, atol=1e-10)
     assert modes == [False] * 4 and net.training

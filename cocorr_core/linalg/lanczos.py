@@ -43,11 +43,13 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
     if warm is not None:
         warm = warm.to(device=device, dtype=dtype)
         if warm.shape[:2] != (K, n) or warm.shape[-1] != dim:
-            raise ConfigError(f"warm start of shape {tuple(warm.shape)} does not fit {K}×{n} problems of dim {dim}.")
+            raise ConfigError(f"warm start of shape {tuple(warm.shape)} does not fit {K}×{n} problems "
+                              f"of dim {dim}.")
         w = warm[:, :, :b]
         # keep the warm directions and fill the block up with the random ones; a little noise
         # keeps the start from being exactly an eigenvector of the new operator's complement
-        start[:, :, : w.shape[2]] = w + 1e-3 * start[:, :, : w.shape[2]] * w.norm(dim=-1, keepdim=True).clamp_min(1e-30) / math.sqrt(dim)
+        start[:, :, : w.shape[2]] = (w + 1e-3 * start[:, :, : w.shape[2]]
+                                     * w.norm(dim=-1, keepdim=True).clamp_min(1e-30) / math.sqrt(dim))
 
     lam = torch.zeros(K, n, dtype=dtype, device=device)
     bound = torch.full((K, n), float("inf"), dtype=dtype, device=device)

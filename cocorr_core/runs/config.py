@@ -73,7 +73,8 @@ class RunConfig:
         if not isinstance(self.measures, tuple):
             object.__setattr__(self, "measures", tuple(self.measures))
         if self.loss == "bce" and self.head != "theory":
-            raise ConfigError("loss='bce' needs head='theory' (a single output); use loss='ce' with head='code'.")
+            raise ConfigError("loss='bce' needs head='theory' (a single output); "
+                              "use loss='ce' with head='code'.")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -103,7 +104,8 @@ class RunConfig:
 
 
 def grid(base: RunConfig, **axes: Iterable[Any]) -> list[RunConfig]:
-    """Expand lists of values into the cartesian product of runs, e.g. grid(base, width=[16, 64], q=[0, .25])."""
+    """Expand lists of values into the cartesian product of runs, e.g.
+    grid(base, width=[16, 64], q=[0, .25])."""
     names = list(axes)
     for n in names:
         if n not in {f.name for f in dataclasses.fields(RunConfig)}:

@@ -18,7 +18,8 @@ from ..ground.errors import ConfigError
 from ..ground.profiles import profile_name
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
-BADGE_COLOURS = {"reproduced": "#1a7f37", "partly": "#9a6700", "not reproduced": "#cf222e", "not run": "#6e7781"}
+BADGE_COLOURS = {"reproduced": "#1a7f37", "partly": "#9a6700", "not reproduced": "#cf222e",
+                 "not run": "#6e7781"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,8 @@ def ledger(claims: Sequence[Claim], profile: str | None = None) -> list[dict[str
 def _number_text(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4g}"
-    if isinstance(value, (list, tuple)) and len(value) <= 6 and all(isinstance(v, (int, float)) for v in value):
+    if (isinstance(value, (list, tuple)) and len(value) <= 6
+            and all(isinstance(v, (int, float)) for v in value)):
         return "[" + ", ".join(_number_text(v) for v in value) + "]"
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value, ensure_ascii=False, default=str)
@@ -112,18 +114,21 @@ def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -
     cards = []
     for e in entries:
         colour = BADGE_COLOURS.get(e["verdict"], "#6e7781")
-        page = f' · <a href="{html.escape(e["page"])}.html">{html.escape(e["page"])}</a>' if links and e.get("page") else ""
+        page = (f' · <a href="{html.escape(e["page"])}.html">{html.escape(e["page"])}</a>'
+                if links and e.get("page") else "")
         rows = "".join(
             f"<li><code>{html.escape(str(k))}</code>: {html.escape(_number_text(v))}</li>"
             for k, v in e["numbers"].items())
         cards.append(
             '<div class="cocorr-verdict" style="border-left:4px solid {c};padding:0.3em 0.8em;margin:0.6em 0;'
             'overflow-wrap:anywhere;max-width:100%">'
-            '<span style="background:{c};color:#fff;border-radius:3px;padding:0 0.4em;font-size:0.85em">{v}</span> '
+            '<span style="background:{c};color:#fff;border-radius:3px;padding:0 0.4em;font-size:0.85em">'
+            '{v}</span> '
             '<code style="font-size:0.8em">{id}</code>{page}'
             '<p style="margin:0.3em 0">{s}</p>'
             '<p style="margin:0.3em 0;font-size:0.9em"><em>Criterion:</em> {crit}</p>'
-            '<details style="font-size:0.85em"><summary>numbers ({prof} profile)</summary><ul>{rows}</ul></details>'
+            '<details style="font-size:0.85em"><summary>numbers ({prof} profile)</summary>'
+            '<ul>{rows}</ul></details>'
             "</div>".format(c=colour, v=html.escape(e["verdict"]), id=html.escape(e["id"]), page=page,
                             s=html.escape(e["statement"]), crit=html.escape(e["criterion"]),
                             prof=html.escape(e.get("profile", "")), rows=rows))

@@ -180,7 +180,8 @@ def _canonical(obj: Any, where: str) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, dict):
-        return {str(k): _canonical(v, f"{where}.{k}") for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): _canonical(v, f"{where}.{k}")
+                for k, v in sorted(obj.items(), key=lambda kv: str(kv[0]))}
     if isinstance(obj, (list, tuple)):
         return [_canonical(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 0) == 0:
@@ -290,14 +291,16 @@ class ResultStore:
         if not self.run_dir(key).is_dir():
             return None
         try:
-            return self._read_run(key, with_metrics=False, strict=self.is_current or repair)["provenance"]["status"]
+            return self._read_run(key, with_metrics=False,
+                                  strict=self.is_current or repair)["provenance"]["status"]
         except CorruptEntry:
             if repair:
                 _remove_dir(self.run_dir(key))
             return None
 
     def load_run(self, config_or_key: RunConfig | str) -> dict[str, Any]:
-        """{'key', 'config' (dict), 'provenance' (dict), 'metrics' (DataFrame)}; KeyError if absent/corrupt."""
+        """{'key', 'config' (dict), 'provenance' (dict), 'metrics' (DataFrame)}; KeyError if
+        absent/corrupt."""
         key = self.run_dir(config_or_key).name
         try:
             return self._read_run(key, with_metrics=True, strict=self.is_current)
@@ -337,7 +340,8 @@ class ResultStore:
         _remove_dir(self.run_dir(config_or_key))
 
     def runs(self) -> pd.DataFrame:
-        """One row per complete run: key, status, failed_epoch, error, wall_time_s, start_time, config fields."""
+        """One row per complete run: key, status, failed_epoch, error, wall_time_s, start_time,
+        config fields."""
         rows = []
         for rec in self.iter_runs(with_metrics=False):
             prov = rec["provenance"]
@@ -348,7 +352,8 @@ class ResultStore:
             }
             row.update(config_columns(rec["config"]))
             rows.append(row)
-        df = pd.DataFrame(rows, columns=None if rows else ["key", "status", "failed_epoch", "error", "wall_time_s", "start_time"])
+        df = pd.DataFrame(rows, columns=None if rows else ["key", "status", "failed_epoch", "error",
+                                                           "wall_time_s", "start_time"])
         if len(df):
             df["failed_epoch"] = df["failed_epoch"].astype("Int64")
         return df
@@ -374,7 +379,8 @@ class ResultStore:
         if not isinstance(kind, str) or not _KIND_RE.match(kind):
             raise ConfigError(f"cache kind={kind!r} must be letters, digits, '_' or '.', e.g. 'resnet_cut'.")
         ident = {"kind": kind, "params": _canonical(params, "params"), "profile": profile_name(profile)}
-        digest = hashlib.sha256(json.dumps(ident, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(json.dumps(ident, sort_keys=True,
+                                           separators=(",", ":")).encode()).hexdigest()[:16]
         return self.dir / TABLES_DIR / f"{kind}-{digest}"
 
     def _read_table(self, path: Path) -> pd.DataFrame:
@@ -400,7 +406,8 @@ class ResultStore:
         start, t0 = now_iso(), time.perf_counter()
         table = compute()
         if not isinstance(table, pd.DataFrame):
-            raise TypeError(f"cached_table({kind!r}): compute() returned {type(table).__name__}, not a DataFrame")
+            raise TypeError(f"cached_table({kind!r}): compute() returned {type(table).__name__}, "
+                            "not a DataFrame")
         prov = dict(base_provenance(), entry=path.name, kind=kind, profile=profile_name(profile),
                     start_time=start, end_time=now_iso(), wall_time_s=time.perf_counter() - t0)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -470,4 +477,5 @@ def config_columns(config: dict[str, Any]) -> dict[str, Any]:
     """Config fields as flat table columns, in RunConfig's field order (tuples become 'a,b')."""
     order = [f.name for f in dataclasses.fields(RunConfig)]
     names = [n for n in order if n in config] + sorted(n for n in config if n not in order)
-    return {k: (",".join(map(str, config[k])) if isinstance(config[k], (list, tuple)) else config[k]) for k in names}
+    return {k: (",".join(map(str, config[k])) if isinstance(config[k], (list, tuple)) else config[k])
+            for k in names}

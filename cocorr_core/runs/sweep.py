@@ -27,7 +27,15 @@ import pandas as pd
 
 from ..ground.errors import ConfigError, UserError
 from .config import RunConfig
-from .store import METRIC_COLUMNS, ResultStore, as_store, base_provenance, config_columns, now_iso, tidy_metrics
+from .store import (
+    METRIC_COLUMNS,
+    ResultStore,
+    as_store,
+    base_provenance,
+    config_columns,
+    now_iso,
+    tidy_metrics,
+)
 
 EXECUTORS = ("inprocess", "dask")
 Runner = Callable[[list[RunConfig]], list[Any]]
@@ -179,9 +187,11 @@ class _DaskExecutor:
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError:
-            raise ConfigError("executor='dask' needs dask and distributed: pip install 'cocorr-core[dist]'.") from None
+            raise ConfigError("executor='dask' needs dask and distributed: "
+                              "pip install 'cocorr-core[dist]'.") from None
         if scheduler and workers:
-            raise ConfigError("give either scheduler=ADDRESS (an existing cluster) or workers=N (a local one), not both.")
+            raise ConfigError("give either scheduler=ADDRESS (an existing cluster) or workers=N "
+                              "(a local one), not both.")
         self.cluster = None
         if scheduler:
             self.client = Client(scheduler)

@@ -56,7 +56,8 @@ def claim(claim_id: str) -> Claim:
 def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str | None = None) -> Verdicts:
     """Evaluate this paper's claims shown on `page` (or those in `ids`, or all) at the profile;
     the result displays as verdict cards in a notebook."""
-    chosen = [claim(i) for i in ids] if ids is not None else [c for c in CLAIMS if page is None or c.page == page]
+    chosen = ([claim(i) for i in ids] if ids is not None
+              else [c for c in CLAIMS if page is None or c.page == page])
     return Verdicts([evaluate(c, profile) for c in chosen])
 
 
@@ -72,6 +73,7 @@ __all__ = [
     "TwoLayerEnsemble", "accumulated_change", "authors_power_iteration", "beyond_seed_grid", "claim",
     "device_name", "dynamics", "estimator_table", "experiments", "figure_configs", "final", "get_profile",
     "load_figure", "loglog_fit", "load_mnist", "load_mnist_binary", "mean_over_seeds", "plot_figure", "plots",
-    "resnet_data_name", "resolve_device", "result_store", "select", "spearman", "store_table", "summarize", "sweep",
+    "resnet_data_name", "resolve_device", "result_store", "select", "spearman", "store_table", "summarize",
+    "sweep",
     "tables", "theory", "theory_grid", "to_code_inputs", "train_ensemble", "two_layer_norms", "verdicts",
 ]

@@ -78,9 +78,9 @@ def _deltas(df: pd.DataFrame, **where) -> pd.DataFrame:
 
 
 def check_rise_then_saturate(df: pd.DataFrame) -> CheckResult:
-    crit = (f"q={FIG1_Q}, both activations: for widths > 32, ϱ(last) − ϱ(1) > {RISE_TOL} (rises) and the gain of the "
-            f"last third of the epochs < {SATURATION_FRACTION} × the gain of the first third (saturates); "
-            f"for widths 16 and 32, |ϱ(last) − ϱ(1)| ≤ {RISE_TOL} (no rise)")
+    crit = (f"q={FIG1_Q}, both activations: for widths > 32, ϱ(last) − ϱ(1) > {RISE_TOL} (rises) and "
+            f"the gain of the last third of the epochs < {SATURATION_FRACTION} × the gain of the first third "
+            f"(saturates); for widths 16 and 32, |ϱ(last) − ϱ(1)| ≤ {RISE_TOL} (no rise)")
     rows = select(df, "cocorrelation", q=FIG1_Q)
     rows = rows[rows["epoch"] >= 1]
     if rows.empty or rows["epoch"].nunique() < 4:
@@ -94,7 +94,8 @@ def check_rise_then_saturate(df: pd.DataFrame) -> CheckResult:
         first_gain = c.iloc[third] - c.iloc[0]
         last_gain = c.iloc[-1] - c.iloc[-1 - third]
         total = c.iloc[-1] - c.iloc[0]
-        numbers[f"{act}_m{w}"] = {"delta": _r(total), "first_third_gain": _r(first_gain), "last_third_gain": _r(last_gain)}
+        numbers[f"{act}_m{w}"] = {"delta": _r(total), "first_third_gain": _r(first_gain),
+                                  "last_third_gain": _r(last_gain)}
         if w in NARROW_WIDTHS:
             cond[f"{act} m={w} flat"] = abs(total) <= RISE_TOL
         else:
@@ -124,7 +125,8 @@ def check_relu_rises_less(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- Fig. 3
 def check_negative_q_flat(df: pd.DataFrame) -> CheckResult:
-    crit = f"for every run with q < 0 (both activations, every width): max over epochs ≥ 1 of |ϱ(e) − ϱ(1)| < {FLAT_TOL}"
+    crit = ("for every run with q < 0 (both activations, every width): "
+            f"max over epochs ≥ 1 of |ϱ(e) − ϱ(1)| < {FLAT_TOL}")
     rows = select(df, "cocorrelation")
     rows = rows[(rows["q"].astype(float) < 0) & (rows["epoch"] >= 1)]
     if rows.empty or rows["epoch"].nunique() < 2:
@@ -158,7 +160,8 @@ def check_speed_grows_with_width(df: pd.DataFrame) -> CheckResult:
             continue
         speed = [(c[(w, e_star)] - c[(w, 1)]) / (e_star - 1) for w in widths]
         s = spearman(widths, speed)
-        numbers[f"q{q:+.2f}"] = {"spearman": _r(s), "speed": {int(w): _r(v, 5) for w, v in zip(widths, speed)}}
+        numbers[f"q{q:+.2f}"] = {"spearman": _r(s),
+                                 "speed": {int(w): _r(v, 5) for w, v in zip(widths, speed)}}
         cond[f"q={q}"] = s > 0
     if not cond:
         return not_run(crit, "fewer than 3 widths at any q > 0")
@@ -172,8 +175,8 @@ def _best_cell(t: pd.DataFrame) -> tuple[int, float]:
 
 
 def check_best_cell(df: pd.DataFrame) -> CheckResult:
-    crit = (f"ReLU: the cell with the highest clean test accuracy and the cell with the highest PGD robust accuracy "
-            f"are both (width, q) = {BEST_CELL}")
+    crit = ("ReLU: the cell with the highest clean test accuracy and the cell with the highest PGD robust "
+            f"accuracy are both (width, q) = {BEST_CELL}")
     acc = mean_over_seeds(final(df, "test_accuracy", activation="relu"))
     rob = mean_over_seeds(final(df, "pgd_accuracy", activation="relu"))
     have = set(zip(acc["width"], acc["q"].round(6)))
@@ -225,7 +228,8 @@ def check_decomposition_factors(df: pd.DataFrame) -> CheckResult:
     if rho.empty or spread.empty:
         return not_run(crit, "no ρ / spread measurements at q=0.25")
     numbers = {"min_norm_correlation": _r(rho["value"].min()), "max_rel_spread": _r(spread["value"].max())}
-    cond = {"norm_correlation": rho["value"].min() >= FIG5_RHO_MIN, "spread": spread["value"].max() <= FIG5_SPREAD_MAX}
+    cond = {"norm_correlation": rho["value"].min() >= FIG5_RHO_MIN,
+            "spread": spread["value"].max() <= FIG5_SPREAD_MAX}
     return CheckResult(verdict_from(cond), numbers, crit)
 
 
@@ -281,8 +285,8 @@ def check_resnet_rise(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- beyond the paper
 def check_rho_predicts_robustness(df: pd.DataFrame) -> CheckResult:
-    crit = ("code setting, per activation, across the width × q grid: Spearman(final ϱ, PGD robust accuracy at "
-            "ε=0.5 pixels) < 0 (≥ 4 cells)")
+    crit = ("code setting, per activation, across the width × q grid: Spearman(final ϱ, PGD robust "
+            "accuracy at ε=0.5 pixels) < 0 (≥ 4 cells)")
     numbers, cond = {}, {}
     for act in ("linear", "relu"):
         rho = mean_over_seeds(final(df, "cocorrelation", activation=act))
@@ -321,8 +325,8 @@ def _wrap(figure: str, pure: Callable[[pd.DataFrame], CheckResult]) -> Callable[
 
 _CLAIMS = [
     ("wang24.fig1.energy_vs_robustness", "fig1", "fig1_robustness_energy", check_energy_vs_robustness,
-     "Across the trained MLPs (q = 0.25), a lower Dirichlet energy 𝔖(f) goes with a higher robust accuracy under "
-     "L2 AutoAttack at ε = 0.5."),
+     "Across the trained MLPs (q = 0.25), a lower Dirichlet energy 𝔖(f) goes with a higher robust "
+     "accuracy under L2 AutoAttack at ε = 0.5."),
     ("wang24.fig1.wider_more_robust", "fig1", "fig1_robustness_energy", check_wider_more_robust,
      "At the same q, wider networks are more robust."),
     ("wang24.fig1.rise_then_saturate", "fig1", "fig1_robustness_energy", check_rise_then_saturate,
@@ -349,7 +353,8 @@ _CLAIMS = [
     ("wang24.fig6.accumulation_grows_with_q", "fig6", "fig6_accumulation", check_accumulation_with_q,
      "The accumulated change of ϱ grows as q goes from −0.15 to 0.25."),
     ("wang24.beyond.rho_predicts_robustness", "fig4", "beyond_paper", check_rho_predicts_robustness,
-     "(Our test of the paper's reading) a higher ϱ goes with a lower robust accuracy across the width × q grid."),
+     "(Our test of the paper's reading) a higher ϱ goes with a lower robust accuracy across the "
+     "width × q grid."),
 ]
 
 CLAIMS: list[Claim] = [

@@ -46,7 +46,8 @@ def theorem45_symbolic_zero() -> bool:
 def _check_thm41(profile: str) -> CheckResult:
     df = theory.thm41_table(profile).sort_values("radius")
     first = df.iloc[0]
-    excess_ratio = float((first["robust_risk"] - first["natural_risk"]) / (first["first_order"] - first["natural_risk"]))
+    excess_ratio = float((first["robust_risk"] - first["natural_risk"])
+                         / (first["first_order"] - first["natural_risk"]))
     crossover = theory.bound_crossover(df["radius"], df["robust_risk"], df["bound"])
     numbers = {
         "smallest_radius": float(first["radius"]),
@@ -85,14 +86,15 @@ def _check_lemmaB2(profile: str) -> CheckResult:
         "delta": theory.LEMMA_DELTA,
     }
     conditions = {
-        "within the rate in >= 1 - delta of trials (q > 0)": bool(len(pos)) and numbers["fraction_within_q_pos"] >= 1 - theory.LEMMA_DELTA,
+        "within the rate in >= 1 - delta of trials (q > 0)":
+            bool(len(pos)) and numbers["fraction_within_q_pos"] >= 1 - theory.LEMMA_DELTA,
         "Monte Carlo mean matches the chi mean (within 4 standard errors)": z_chi <= 4.0,
     }
     numbers["conditions"] = conditions
     return CheckResult(verdict_from(conditions), numbers,
                        "for q > 0, |(1/n) sum ||W(0)x_i|| - m^-q| <= sqrt(8 log(2n/delta)/m^(1+2q)) in at "
-                       "least 1 - delta of the trials (delta = 0.05, O-constant 1), and in every cell the mean over "
-                       "trials within 4 standard errors of the exact chi mean")
+                       "least 1 - delta of the trials (delta = 0.05, O-constant 1), and in every cell the "
+                       "mean over trials within 4 standard errors of the exact chi mean")
 
 
 def _check_prop2(profile: str) -> CheckResult:
@@ -114,9 +116,9 @@ def _check_prop2(profile: str) -> CheckResult:
     }
     numbers["conditions"] = conditions
     return CheckResult(verdict_from(conditions), numbers,
-                       f"over the widths x q grid of linear nets (full-batch GD, lr {theory.LINEAR_LR}), the rise "
-                       f"of ϱ over the first {theory.RISE_WINDOW} steps against 1/||W(0)||^2: Spearman >= 0.8 "
-                       "and log-log slope in [0.7, 1.3]")
+                       f"over the widths x q grid of linear nets (full-batch GD, lr {theory.LINEAR_LR}), "
+                       f"the rise of ϱ over the first {theory.RISE_WINDOW} steps against 1/||W(0)||^2: "
+                       "Spearman >= 0.8 and log-log slope in [0.7, 1.3]")
 
 
 def _check_prop1(profile: str) -> CheckResult:
@@ -132,16 +134,19 @@ def _check_prop1(profile: str) -> CheckResult:
     rank = float(np.corrcoef(dyn["cocorrelation"].rank(), dyn["alignment"].rank())[0, 1])
     numbers = {
         "final_step": int(last),
-        "final_cocorrelation_range": [float(final["cocorrelation"].min()), float(final["cocorrelation"].max())],
+        "final_cocorrelation_range": [float(final["cocorrelation"].min()),
+                                      float(final["cocorrelation"].max())],
         "runs_saturated": int(len(saturated)),
-        "min_alignment_when_saturated": float(saturated["alignment"].min()) if len(saturated) else float("nan"),
+        "min_alignment_when_saturated": (float(saturated["alignment"].min()) if len(saturated)
+                                         else float("nan")),
         "runs_slowing_down": int(slowing.sum()),
         "runs": int(len(slowing)),
         "spearman_cocorrelation_alignment": rank,
     }
     conditions = {
         "rise slows down (second half < first half) in every run": bool(slowing.all()),
-        "(a^T v)^2 >= 0.95 whenever ϱ >= 0.99": len(saturated) > 0 and numbers["min_alignment_when_saturated"] >= 0.95,
+        "(a^T v)^2 >= 0.95 whenever ϱ >= 0.99":
+            len(saturated) > 0 and numbers["min_alignment_when_saturated"] >= 0.95,
         "alignment grows with ϱ (Spearman >= 0.9)": rank >= 0.9,
     }
     numbers["conditions"] = conditions
@@ -154,8 +159,9 @@ def _check_prop1(profile: str) -> CheckResult:
 CLAIMS = [
     Claim(
         id="wang24.thm45.identity", paper=PAPER,
-        statement="The Dirichlet energy of a composition factorises exactly as co-correlation x sqrt(1 + var/mu^2) "
-                  "x norm correlation x the energies of the two blocks, with 0 <= ϱ, ρ <= 1.",
+        statement="The Dirichlet energy of a composition factorises exactly as co-correlation x "
+                  "sqrt(1 + var/mu^2) x norm correlation x the energies of the two blocks, "
+                  "with 0 <= ϱ, ρ <= 1.",
         check=_check_thm45, page="theory_definitions"),
     Claim(
         id="wang24.thm41.first_order_bound", paper=PAPER,

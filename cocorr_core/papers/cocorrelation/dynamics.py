@@ -141,7 +141,8 @@ def linear_rate_closed_form(d: int = 3) -> dict[str, sp.Expr]:
     Na = (a.T * W * W.T * a)[0]
     C = (a.T * Wd * W.T * a)[0] / Na - (v.T * Wd * W.T * v)[0] / lam
     return {"h": h, "W": W, "a": a, "xt": xt, "cocorrelation_h": rho_h,
-            "d_cocorrelation_dh": sp.diff(rho_h, h).subs(h, 0), "cocorrelation": rho0, "C": C, "cocorrelation_C": rho0 * C}
+            "d_cocorrelation_dh": sp.diff(rho_h, h).subs(h, 0), "cocorrelation": rho0, "C": C,
+            "cocorrelation_C": rho0 * C}
 
 
 def bound_gap_symbolic() -> dict[str, sp.Expr]:
@@ -233,7 +234,8 @@ def top_eig_rank2(lam0: torch.Tensor, V0: torch.Tensor, B: torch.Tensor, Q: torc
     bad = (~has_root) | ~(res <= res_tol)
     if bool(bad.any()):
         idx = bad.nonzero(as_tuple=True)[0]
-        G = (V0[idx] * lam0[idx, None, :]) @ V0[idx].transpose(1, 2) + B[idx] @ Q[idx] @ B[idx].transpose(1, 2)
+        G = ((V0[idx] * lam0[idx, None, :]) @ V0[idx].transpose(1, 2)
+             + B[idx] @ Q[idx] @ B[idx].transpose(1, 2))
         ev, evec = torch.linalg.eigh(0.5 * (G + G.transpose(1, 2)))
         lam, vec = lam.clone(), vec.clone()
         lam[idx], vec[idx] = ev[:, -1], evec[:, :, -1]
@@ -396,7 +398,8 @@ def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: tor
     return {"cocorrelation": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "vecs": v, "D": D}
 
 
-def relu_cocorrelation(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor, warm: torch.Tensor | None = None) -> torch.Tensor:
+def relu_cocorrelation(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor,
+                       warm: torch.Tensor | None = None) -> torch.Tensor:
     """RMS co-correlation (K,) of stacked ReLU networks with the activation pattern D (K, n, m)."""
     Na = ((D * a[:, None, :]) @ W).square().sum(-1)
     lam, _ = relu_pattern_norms(W, D, vectors=W.shape[1] > DENSE_MAX, warm=warm)
@@ -416,7 +419,8 @@ def _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scale
     check_range("steps", steps, lo=1, integer=True)
     check_range("probe_every", probe_every, lo=0, integer=True)
     if len(qs) != len(seeds) or not qs:
-        raise ConfigError(f"qs and seeds must be non-empty and of one length; got {len(qs)} and {len(seeds)}.")
+        raise ConfigError("qs and seeds must be non-empty and of one length; "
+                          f"got {len(qs)} and {len(seeds)}.")
     for sc in probe_scales:
         check_range("probe_scales entry", sc, lo=0.0, hi=1.0, lo_open=True)
 
@@ -437,8 +441,8 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     """Full-batch GD on BCE for K linear networks aᵀWx of one width (one per (q, seed)),
     recording Theorem 5.3's quantities at every step t (before the update t → t+1):
 
-    cocorrelation (ϱ), d_cocorrelation (= ϱ(t+1) − ϱ(t)), pred (= η C(t) ϱ(t)), C, acute (Σ_{τ<t} x̃(τ)ᵀx̃(t)), term1 (①),
-    term2 (②), decomp_residual, bound ((① + ②)/‖W‖²), main_term (①/‖W‖²), rem_term (②/‖W‖²),
+    cocorrelation (ϱ), d_cocorrelation (= ϱ(t+1) − ϱ(t)), pred (= η C(t) ϱ(t)), C, acute (Σ_{τ<t} x̃(τ)ᵀx̃(t)),
+    term1 (①), term2 (②), decomp_residual, bound ((① + ②)/‖W‖²), main_term (①/‖W‖²), rem_term (②/‖W‖²),
     half_dA (½ d‖aᵀW‖²/dt per unit η), aTv2, N_W (‖W‖₂²), xt_norm, loss, rem_bound
     ((1/n)Σ‖W(0)xᵢ‖), and every `probe_every` steps err_1, err_<scale> = |ϱ(W + h·η a x̃ᵀ) − ϱ −
     h·ηCϱ| for h = 1 and each probe scale (the one-step error at smaller step sizes).
@@ -477,7 +481,8 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
                 lam_h, _, _ = spectrum(g + h * xt)
                 Na_h = ((c + h * aa[:, None] * xt) ** 2).sum(-1)
                 rho_h = (Na_h / (aa * lam_h)).sqrt()
-                probes[f"err_{sc:g}"][t] = (rho_h - terms["cocorrelation"] - h * terms["C"] * terms["cocorrelation"]).abs()
+                probes[f"err_{sc:g}"][t] = (rho_h - terms["cocorrelation"]
+                                            - h * terms["C"] * terms["cocorrelation"]).abs()
     cols = {k: rec[k][:steps] for k in keys}
     cols["d_cocorrelation"] = rec["cocorrelation"][1:] - rec["cocorrelation"][:steps]
     if probe_every:
@@ -500,8 +505,9 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     by default); the gradient always uses all n.
 
     cocorrelation (ϱ), d_cocorrelation (measured ϱ(t+1) − ϱ(t)), pred (ηCϱ with D frozen), C,
-    d_cocorrelation_frozen (ϱ at W(t+1) with the old pattern D(t), minus ϱ(t)), flip_frac (fraction of (unit, sample) pairs whose
-    activation flips in the step, over all n), flip_frac_eval (over the evaluation inputs),
+    d_cocorrelation_frozen (ϱ at W(t+1) with the old pattern D(t), minus ϱ(t)), flip_frac (fraction
+    of (unit, sample) pairs whose activation flips in the step, over all n), flip_frac_eval
+    (over the evaluation inputs),
     loss, and every `probe_every` steps err_1, err_<scale>: the frozen-pattern one-step error
     |ϱ_D(W + h·ηG) − ϱ − h·ηCϱ|.
     """
@@ -526,20 +532,23 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
         De = D[:, :n_eval]
         terms = relu_rate_terms(W, a, Xe, Gdir, De, warm=warm, eta=eta)
         warm = terms["vecs"]
-        rec["cocorrelation"][t], rec["C"][t], rec["pred"][t], rec["loss"][t] = terms["cocorrelation"], terms["C"], terms["pred"], loss
+        rec["cocorrelation"][t], rec["C"][t], rec["pred"][t], rec["loss"][t] = (
+            terms["cocorrelation"], terms["C"], terms["pred"], loss)
         if D_prev is not None:
             flips = (D != D_prev).to(W.dtype)
             rec["flip_frac"][t - 1] = flips.mean((1, 2))
             rec["flip_frac_eval"][t - 1] = flips[:, :n_eval].mean((1, 2))
         if t == steps:
             break
-        rec["d_cocorrelation_frozen"][t] = relu_cocorrelation(W + eta * Gdir, a, De, warm) - terms["cocorrelation"]
+        rec["d_cocorrelation_frozen"][t] = (relu_cocorrelation(W + eta * Gdir, a, De, warm)
+                                            - terms["cocorrelation"])
         if probe_every and t % probe_every == 0:
             probes["err_1"][t] = (rec["d_cocorrelation_frozen"][t] - terms["pred"]).abs()
             for sc in probe_scales:                               # loop over step sizes only
                 h = eta * sc
                 rho_h = relu_cocorrelation(W + h * Gdir, a, De, warm)
-                probes[f"err_{sc:g}"][t] = (rho_h - terms["cocorrelation"] - h * terms["C"] * terms["cocorrelation"]).abs()
+                probes[f"err_{sc:g}"][t] = (rho_h - terms["cocorrelation"]
+                                            - h * terms["C"] * terms["cocorrelation"]).abs()
         D_prev = D
     cols = {k: rec[k][:steps] for k in keys}
     cols["d_cocorrelation"] = rec["cocorrelation"][1:] - rec["cocorrelation"][:steps]

@@ -206,7 +206,8 @@ def _measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, tor
     with torch.no_grad():
         stats = summarize(two_layer_norms(model, X))
         acc = accuracy(model(X), y)
-    out = {name: stats[name] for name in ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full")}
+    out = {name: stats[name]
+           for name in ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full")}
     out["test_accuracy"] = acc
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
 
@@ -295,7 +296,8 @@ def _resnet_data(cfg: RunConfig, device: torch.device):
         Xtr, ytr = data.load_mnist32("train", n=cfg.n_train)
         Xte, yte = data.load_mnist32("test", n=cfg.n_test)
     else:
-        raise ConfigError(f"dataset={cfg.dataset!r} is not an image set for ResNets; choose 'cifar10' or 'mnist32'.")
+        raise ConfigError(f"dataset={cfg.dataset!r} is not an image set for ResNets; "
+                          "choose 'cifar10' or 'mnist32'.")
     return [t.to(device) for t in (Xtr * 2 - 1, ytr, Xte * 2 - 1, yte)]
 
 
@@ -325,13 +327,15 @@ def _run_resnet(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
     hist, failed = result.history, result.failed_epoch[0]
     outcomes = []
     for i, cfg in enumerate(cfgs):
-        rows = hist[hist["metric"].isin([f"cocorrelation@{i}", "test_accuracy", "train_loss"])][["epoch", "metric", "value"]]
+        rows = hist[hist["metric"].isin([f"cocorrelation@{i}", "test_accuracy",
+                                         "train_loss"])][["epoch", "metric", "value"]]
         rows = rows.assign(metric=rows["metric"].replace({f"cocorrelation@{i}": "cocorrelation"}))
         rows = rows.reset_index(drop=True).astype({"epoch": int, "value": float})
         if failed is None:
             outcomes.append(RunOutcome(cfg, rows))
         else:
-            outcomes.append(RunOutcome(cfg, rows, "failed", int(failed), f"loss became non-finite at epoch {failed}"))
+            outcomes.append(RunOutcome(cfg, rows, "failed", int(failed),
+                                       f"loss became non-finite at epoch {failed}"))
     return outcomes
 
 
@@ -421,7 +425,8 @@ def _estimator_rows(cfgs: Sequence[RunConfig]) -> pd.DataFrame:
             return {}
 
         train_ensemble(model, Xtr, ytr, optimizer=cfg0.optimizer, loss=cfg0.loss, lr=cfg0.lr,
-                       batch_size=cfg0.batch_size, epochs=cfg0.epochs, shuffle=False, seed=0, on_epoch=on_epoch)
+                       batch_size=cfg0.batch_size, epochs=cfg0.epochs, shuffle=False, seed=0,
+                       on_epoch=on_epoch)
         frames.append(pd.DataFrame(rows))
     df = pd.concat(frames, ignore_index=True)
     df["bias"] = df["authors"] - df["ours"]

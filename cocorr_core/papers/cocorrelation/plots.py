@@ -50,7 +50,8 @@ def fig1(df: pd.DataFrame, prof: Profile):
     styles = {"linear": ("tab:blue", "o"), "relu": ("tab:red", "s")}
     for act, (color, marker) in styles.items():
         for metric, ls, label in (("autoattack_accuracy", "-", f"ε={ATTACK_EPS} (pixels)"),
-                                  ("autoattack_accuracy_authors", "--", f"ε={AUTHORS_EPS} (authors' [−1,1] units)")):
+                                  ("autoattack_accuracy_authors", "--",
+                                   f"ε={AUTHORS_EPS} (authors' [−1,1] units)")):
             t = mean_over_seeds(final(df, metric, activation=act, q=FIG1_Q))
             if not t.empty:
                 axd["a"].plot(t["width"], t["value"], ls, color=color, marker=marker, label=f"{act}, {label}")
@@ -118,9 +119,10 @@ def fig2(df: pd.DataFrame, prof: Profile):
         ax.set_title(MODEL_LABEL[model])
         ax.legend(fontsize=7)
     stand_in = " (MNIST at 32×32×3 as a STAND-IN for CIFAR-10)" if dataset == "mnist32" else ""
-    fig.suptitle(f"Fig. 2 — ϱ of ResNets trained with Adam lr 5e-4, frozen classifier, on {dataset}{stand_in}\n"
-                 f"profile '{prof.name}': {prof.resnet_train_n} training images, {prof.resnet_epochs} epochs, "
-                 f"ϱ on {prof.resnet_measure_n} test images")
+    fig.suptitle("Fig. 2 — ϱ of ResNets trained with Adam lr 5e-4, frozen classifier, on "
+                 f"{dataset}{stand_in}\n"
+                 f"profile '{prof.name}': {prof.resnet_train_n} training images, "
+                 f"{prof.resnet_epochs} epochs, ϱ on {prof.resnet_measure_n} test images")
     return fig
 
 
@@ -175,7 +177,8 @@ def fig4(df: pd.DataFrame, prof: Profile):
             ax.set_ylabel("initialisation exponent q")
             ax.set_title(f"{act}: {label}")
             fig.colorbar(im, ax=ax, label=label)
-    fig.suptitle(f"Fig. 4 — accuracy and co-correlation over width × q at the last epoch\n{CODE_SETTING}; {_sizes(prof)}")
+    fig.suptitle("Fig. 4 — accuracy and co-correlation over width × q at the last epoch\n"
+                 f"{CODE_SETTING}; {_sizes(prof)}")
     return fig
 
 
@@ -314,7 +317,8 @@ def beyond(df: pd.DataFrame, prof: Profile):
     return beyond_seeds(df, prof)
 
 
-PLOTTERS = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6, "beyond": beyond}
+PLOTTERS = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5, "fig6": fig6,
+            "beyond": beyond}
 
 
 def plot_figure(figure: str, df: pd.DataFrame, profile: str | None = None):

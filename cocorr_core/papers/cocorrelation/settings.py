@@ -101,7 +101,8 @@ THEORY_STEP_SIZES = {
     "properties": 0.5,       # linear nets of Properties 1–2 (`theory.dynamics_table`)
     "thm41": 1.0,            # the ReLU net whose robust risk Theorem 4.1 bounds (`theory.thm41_table`)
     "dynamics": 1.0,         # Theorems 5.3 and 5.5 step by step (`dynamics.*_dynamics_table`)
-    "theory_vs_code": 2.0,   # the theory-setting grid of the beyond-the-paper page (`experiments.theory_grid`)
+    "theory_vs_code": 2.0,   # the theory-setting grid of the beyond-the-paper page
+                             # (`experiments.theory_grid`)
 }
 RISE_WINDOW = 2              # GD steps over which the initial rise of ϱ is measured (Property 2)
 LEMMA_DELTA = 0.05           # failure probability δ of Lemma B.2

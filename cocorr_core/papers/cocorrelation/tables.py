@@ -45,7 +45,8 @@ def at_epoch(df: pd.DataFrame, metric: str, epoch: int, **where: Any) -> pd.Data
     return rows[rows["epoch"] == epoch][[*CELL, "value"]].reset_index(drop=True)
 
 
-def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrelation", **where: Any) -> pd.DataFrame:
+def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrelation",
+                       **where: Any) -> pd.DataFrame:
     """ϱ(last epoch) − ϱ(start) per run (the paper's Fig. 6 uses start = 1; start = 0 is initialisation)."""
     last = final(df, metric, **where)
     first = at_epoch(df, metric, start, **where)
@@ -54,6 +55,7 @@ def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrel
     return merged
 
 
-def mean_over_seeds(table: pd.DataFrame, value: str = "value", by: Sequence[str] = ("activation", "width", "q")) -> pd.DataFrame:
+def mean_over_seeds(table: pd.DataFrame, value: str = "value",
+                    by: Sequence[str] = ("activation", "width", "q")) -> pd.DataFrame:
     """Mean of `value` over seeds within each cell `by`."""
     return table.groupby(list(by), as_index=False)[value].mean()

@@ -145,7 +145,8 @@ def linear_alignment_gap(rank: int = 3) -> dict[str, sp.Expr]:
             "cocorrelation_sq_minus_alignment": sp.expand(cocorrelation_sq - c[0] ** 2)}
 
 
-def theorem45_factors(full: torch.Tensor, outer: torch.Tensor, inner: torch.Tensor) -> dict[str, torch.Tensor]:
+def theorem45_factors(full: torch.Tensor, outer: torch.Tensor,
+                      inner: torch.Tensor) -> dict[str, torch.Tensor]:
     """The factors of Theorem 4.5 from per-sample norms of shape (..., n), using the empirical
     distribution (population moments: var divides by n, as the identity requires)."""
     prod = outer * inner
@@ -393,7 +394,8 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
     X = X.to(dev, torch.float64)
     norms = X.norm(dim=1)
     if not torch.allclose(norms, torch.ones_like(norms), atol=1e-10):
-        raise ConfigError("lemmaB2_simulation needs unit-norm rows of X (Assumption 5.2); use data.to_unit_norm.")
+        raise ConfigError("lemmaB2_simulation needs unit-norm rows of X (Assumption 5.2); "
+                          "use data.to_unit_norm.")
     if max(ns) > X.shape[0]:
         raise ConfigError(f"ns={list(ns)} asks for more samples than X has ({X.shape[0]}).")
     gen = torch.Generator(device=dev).manual_seed(int(seed))
@@ -402,7 +404,8 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
     for n in ns:
         Xn = X[:n]
         evals, evecs = torch.linalg.eigh(Xn @ Xn.T)
-        factors = {"inputs": evecs * evals.clamp_min(0).sqrt(), "iid": torch.eye(n, dtype=torch.float64, device=dev)}
+        factors = {"inputs": evecs * evals.clamp_min(0).sqrt(),
+                   "iid": torch.eye(n, dtype=torch.float64, device=dev)}
         for setting, L in factors.items():
             for m in widths:
                 for q in qs:
@@ -438,7 +441,8 @@ def gordon_bound(m, d: int, q) -> np.ndarray:
     return (np.sqrt(m) + np.sqrt(d)) * m ** (-0.5 - np.asarray(q, float))
 
 
-def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 784, seeds: Sequence[int] = (0, 1, 2),
+def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 784,
+                        seeds: Sequence[int] = (0, 1, 2),
                         device: str | torch.device = "auto") -> pd.DataFrame:
     """Measured ||W(0)||_2 of the q-initialisation against Gordon's bound, one row per
     (width, q, seed); W(0) comes from TwoLayerEnsemble.init (theory head)."""
@@ -478,7 +482,8 @@ def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs:
             rec["train_loss"] = step.loss
             vals = {k: v.cpu().numpy() for k, v in rec.items()}
             for k, q in enumerate(qs):
-                rows.append({"width": m, "q": q, "step": step.t, **{name: float(v[k]) for name, v in vals.items()}})
+                rows.append({"width": m, "q": q, "step": step.t,
+                             **{name: float(v[k]) for name, v in vals.items()}})
     cols = ["width", "q", "step", "cocorrelation", "alignment", "spectral_norm", "head_norm", "train_loss"]
     return pd.DataFrame(rows)[cols].sort_values(["width", "q", "step"], ignore_index=True)
 
@@ -567,7 +572,8 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
         dev = resolve_device(device)
         X_theory, _ = load_mnist_binary("test", n=sz["thm45_n"])
         X_code, _ = load_mnist("test", n=sz["thm45_n"])
-        inputs = {"theory": X_theory.to(dev, torch.float64), "code": to_code_inputs(X_code).to(dev, torch.float64)}
+        inputs = {"theory": X_theory.to(dev, torch.float64),
+                  "code": to_code_inputs(X_code).to(dev, torch.float64)}
         rows = []
         for head in ("theory", "code"):
             for act in ("linear", "relu"):
@@ -588,7 +594,8 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
                             "cocorrelation": float(summ["cocorrelation"][k]),
                             "norm_correlation": float(summ["norm_correlation"][k]),
                             "rel_spread_pop": float(mine["var"][k].clamp_min(0).sqrt() / mine["mu"][k]),
-                            "cocorrelation_closed_form": float(closed[k]) if closed is not None else float("nan"),
+                            "cocorrelation_closed_form": (float(closed[k]) if closed is not None
+                                                          else float("nan")),
                         })
         df = pd.DataFrame(rows)
         df["rel_err_summarize"] = (df["rhs_summarize"] / df["dirichlet_full"] - 1).abs()
@@ -636,7 +643,8 @@ def init_norm_table(profile: str | None = None, device: str | torch.device = "au
     sz = _sizes(profile)
     params = {"widths": sz["widths"], "qs": sz["qs"], "d": D_MNIST, "seeds": 3}
     return _cached("theory.init_norm", params,
-                   lambda: init_spectral_norms(sz["widths"], sz["qs"], d=D_MNIST, seeds=(0, 1, 2), device=device),
+                   lambda: init_spectral_norms(sz["widths"], sz["qs"], d=D_MNIST, seeds=(0, 1, 2),
+                                               device=device),
                    sz["profile"])
 
 
