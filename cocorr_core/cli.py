@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .ground.devices import DEVICE_CHOICES
 from .ground.errors import ConfigError, UserError
 from .ground.profiles import PROFILE_NAMES
 
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="figure name, e.g. fig1 (an unknown name lists the valid ones)")
     run.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                      help="sizes to run at (default: $COCORR_PROFILE, else quick)")
-    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+    run.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                      help="where to train (default: auto = cuda when present)")
     run.add_argument("--out", metavar="DIR", default=None,
                      help="result store root (default: $COCORR_RESULTS, else ~/.cache/cocorr/results)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...linalg.stats import loglog_fit
+from ...linalg.stats import loglog_fit, spearman
 from ...runs.ledger import CheckResult, Claim, verdict_from
 from . import theory
 from .settings import BIBKEY as PAPER
@@ -131,7 +131,7 @@ def _check_prop1(profile: str) -> CheckResult:
     end = final.set_index(["width", "q"])["cocorrelation"]
     slowing = ((end - mid) < (mid - start))
     saturated = final[final["cocorrelation"] >= 0.99]
-    rank = float(np.corrcoef(dyn["cocorrelation"].rank(), dyn["alignment"].rank())[0, 1])
+    rank = spearman(dyn["cocorrelation"], dyn["alignment"])
     numbers = {
         "final_step": int(last),
         "final_cocorrelation_range": [float(final["cocorrelation"].min()),

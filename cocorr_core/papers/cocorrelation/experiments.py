@@ -298,7 +298,7 @@ def _resnet_data(cfg: RunConfig, device: torch.device):
     else:
         raise ConfigError(f"dataset={cfg.dataset!r} is not an image set for ResNets; "
                           "choose 'cifar10' or 'mnist32'.")
-    return [t.to(device) for t in (Xtr * 2 - 1, ytr, Xte * 2 - 1, yte)]
+    return [t.to(device) for t in (data.to_code_inputs(Xtr), ytr, data.to_code_inputs(Xte), yte)]
 
 
 def _run_resnet(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:

@@ -25,8 +25,8 @@ from ...data import load_mnist, load_mnist_binary, to_code_inputs
 from ...ground.devices import resolve_device
 from ...ground.errors import ConfigError, check_range
 from ...measures import summarize, two_layer_norms
-from ...models import TwoLayerEnsemble, activate, activation_derivative
-from ...training import bce_loss, theory_gd
+from ...models import TwoLayerEnsemble, activate, activation_derivative, init_std
+from ...training import accuracy, bce_loss, theory_gd
 from .settings import (
     D_MNIST,
     LEMMA_DELTA,
@@ -409,7 +409,7 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
         for setting, L in factors.items():
             for m in widths:
                 for q in qs:
-                    sigma = float(m) ** (-(1 + 2 * q) / 2)
+                    sigma = init_std(m, q)
                     parts, per = [], max(1, chunk_elems // (m * n))
                     for start in range(0, trials, per):
                         G = torch.randn(min(per, trials - start), m, n, generator=gen,
@@ -539,7 +539,7 @@ def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_e
     df = pd.DataFrame({k: v.cpu().numpy() for k, v in curve.items()})
     df["robust_risk"] = worst.mean(dim=1).cpu().numpy()
     df["train_loss"] = train_loss
-    df["eval_accuracy"] = float(((u > 0).to(ye.dtype) == ye).to(torch.float64).mean())
+    df["eval_accuracy"] = float(accuracy(u[None, :, None], ye)[0])
     df["width"], df["q"], df["steps"], df["lr"] = width, q, steps, lr
     return df
 
