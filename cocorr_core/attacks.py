@@ -71,6 +71,7 @@ class TwoLogits(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n, …) → logits (n, 2) = (−s/2, s/2), s = model(x) reshaped to (n, 1)."""
         s = self.model(x).reshape(x.shape[0], 1)
         return torch.cat([-s / 2, s / 2], dim=1)
 
@@ -120,7 +121,8 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
                batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
     """Projected gradient ascent on every member at once: (X_adv (K, n, d), robust bool (K, n)).
 
-    X_pixel (n, d) or images (n, C, H, W) in pixel space; each member gets its own perturbation
+    X_pixel (n, d) or images (n, C, H, W) in pixel space (flattened to d = C·H·W), y (n,) integer
+    labels (0/1 for one output); each member gets its own perturbation
     and the model sees `preprocess(x + δ)` (default: the authors' inputs 2x − 1; pass
     `lambda x: x` for none; for `PixelSpace(ensemble)` its own normalisation). Each step moves
     along the sign of the gradient (Linf) or the
@@ -128,7 +130,8 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
     (default 2.5·ε/steps), then projects onto the ε-ball and the box (`box=None`: no box).
     A sample is broken if the clean point or any iterate (random start included) is
     misclassified; X_adv holds the first misclassified iterate for broken samples and the
-    last iterate for robust ones.
+    last iterate for robust ones. Samples go `batch_size` at a time; the batch from sample s on
+    draws its random start from a CPU generator seeded with seed + s (the same on every device).
     """
     model, preprocess = _unwrap_ensemble(model, preprocess, "pgd_attack")
     check_choice("norm", norm, NORMS)
@@ -167,7 +170,9 @@ def pgd_accuracy(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y:
                  preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
                  batch_size: int = 1000) -> torch.Tensor:
-    """Robust accuracy of every member under `pgd_attack`: Tensor(K,) on the CPU.
+    """Robust accuracy of every member under `pgd_attack`: float64 Tensor(K,) on the CPU.
+
+    X_pixel (n, d) or (n, C, H, W) in [0, 1], y (n,); the other arguments as in `pgd_attack`.
     Samples are attacked `batch_size` at a time, so memory stays at K·batch_size·d."""
     model, preprocess = _unwrap_ensemble(model, preprocess, "pgd_accuracy")
     check_range("batch_size", batch_size, lo=1, integer=True)
@@ -296,8 +301,10 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
                       attacks: Sequence[str] | None = None) -> torch.Tensor:
     """Per-sample robustness under AutoAttack (torchattacks): bool Tensor (n,), on the CPU.
 
-    `classifier` maps pixel inputs in [0, 1] (wrap normalisation with `PixelSpace`) to (n, c)
-    logits, or to one logit for a binary model (then attacked through `TwoLogits`). Flat inputs
+    `classifier` maps pixel inputs X_pixel (n, d) or (n, C, H, W) in [0, 1] (wrap normalisation
+    with `PixelSpace`) to (n, c) logits, or to one logit for a binary model (then attacked through
+    `TwoLogits`); y (n,) integer labels; eps, norm: the ball; seed: the attacks' seed;
+    `batch_size` samples per attack call on `device`. Flat inputs
     (n, d) are handed to the attacks as (n, 1, h, w) views; the attacks work in float32 (a float64
     classifier is evaluated in float64 on the float32 iterates). A sample is robust if the returned
     adversarial example is still classified correctly; every returned perturbation is checked
@@ -386,7 +393,10 @@ def autoattack_accuracy(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.T
                         eps: float = 0.5, norm: str = "L2", version: str = "standard", seed: int = 0,
                         batch_size: int = 500, device: str | torch.device = "auto",
                         attacks: Sequence[str] | None = None) -> float:
-    """Robust accuracy under AutoAttack: the fraction of `autoattack_robust` that is True."""
+    """Robust accuracy under AutoAttack: the fraction of `autoattack_robust` that is True.
+
+    Arguments as in `autoattack_robust` (X_pixel (n, d) or (n, C, H, W) in [0, 1], y (n,));
+    returns a float in [0, 1]."""
     robust = autoattack_robust(classifier, X_pixel, y, eps=eps, norm=norm, version=version,
                                seed=seed, batch_size=batch_size, device=device, attacks=attacks)
     return float(robust.to(torch.float64).mean())

@@ -1,6 +1,7 @@
 """The `cocorr` command.
 
     cocorr data fetch NAME
+    cocorr data verify NAME
     cocorr run FIGURE [--profile quick|paper] [--device auto|cpu|cuda] [--out DIR]
                       [--executor inprocess|dask] [--scheduler ADDR | --workers N] [--seeds N]
                       [--retry-failed]
@@ -8,13 +9,18 @@
     cocorr report [--json] [--profile P]
     cocorr bench [--quick] [--json PATH]
 
-Bad input prints one line `cocorr: error: ...` and exits with code 2 (no traceback);
-Ctrl-C exits with 130 and keeps every completed run in the store.
+Bad input prints one line `cocorr: error: ...` and exits with code 2 (no traceback); a fault
+of the machine (unreadable data, an unwritable store, a full disk) prints one line and exits
+with code 1. Either way every run already stored is kept. Ctrl-C exits with 130 and keeps
+every completed run in the store. Output piped into a command that stops reading (`head`)
+ends quietly.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -22,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from .ground.devices import DEVICE_CHOICES
-from .ground.errors import ConfigError, UserError
+from .ground.errors import ConfigError, EnvironmentFault, UserError
 from .ground.profiles import PROFILE_NAMES
 
 EXIT_USAGE = 2
+EXIT_FAULT = 1
 EXIT_INTERRUPTED = 130
 
 
@@ -59,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Put a dataset (mnist; cifar10 is only checked) into "
                                 "$COCORR_DATA and verify its checksums.")
     fetch.add_argument("name", metavar="NAME", help="dataset name, e.g. mnist")
+    verify = data_sub.add_parser("verify", help="recompute the checksums of a dataset's files",
+                                 description="Hash every file of a dataset in $COCORR_DATA now, whatever "
+                                 "an earlier check recorded, and report any that do not match.")
+    verify.add_argument("name", metavar="NAME", choices=("mnist",), help="dataset name: mnist")
 
     run = sub.add_parser("run", help="run (or load) the runs of a figure and save the figure",
                          description="Run every missing run of a figure into the result store, then "
@@ -91,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "status, failed epoch and wall time; failures are listed with their error.")
     show.add_argument("dir", metavar="DIR", help="result store root (the --out of `cocorr run`)")
     show.add_argument("--namespace", metavar="NS", default=None,
-                      help="namespace to show (default: this core's; 'all' for every one)")
+                      help="namespace to show (default: this core's, for every paper; 'all' for every one)")
 
     report = sub.add_parser("report", help="the reproduction ledger",
                             description="Evaluate every registered claim and print its verdict.")
@@ -108,11 +119,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 # ---------------------------------------------------------------- commands
 def cmd_data(args: argparse.Namespace) -> int:
+    """`cocorr data fetch|verify NAME`."""
     from . import data
 
+    if args.data_command == "verify":
+        path = data.verify_mnist()
+        print(f"{args.name}: every file in {path} matches its recorded SHA-256")
+        return 0
     path = data.fetch(args.name)
     print(f"{args.name}: ready in {path}")
     return 0
+
+
+def preflight(store: Any) -> None:
+    """Before any training: the store can be written and MNIST verifies (hashed once per process).
+    Raises StoreError or DataError (exit code 2) naming the problem and the fix."""
+    from . import data
+
+    store.preflight()
+    data.fetch_mnist()      # supplies missing files, hashes the rest once in this process
 
 
 def figure_run_configs(paper: Any, figure: str, profile: str, device: str, seeds: int | None) -> list:
@@ -142,6 +167,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     paper = figure_paper(args.figure)
     configs = figure_run_configs(paper, args.figure, profile, args.device, args.seeds)
     store = paper.result_store(args.out)
+    preflight(store)
     print(f"{args.figure} ({profile} profile): {len(configs)} runs, store {store.dir}", flush=True)
     summary = paper.sweep(configs, store=store, executor=args.executor, scheduler=args.scheduler,
                           workers=args.workers, retry_failed=args.retry_failed)
@@ -161,16 +187,19 @@ SHOW_FIELDS = ("model", "dataset", "activation", "width", "q", "optimizer", "epo
 
 
 def cmd_sweep_show(args: argparse.Namespace) -> int:
+    """`cocorr sweep show DIR`: the runs of the chosen namespaces, counted ok / failed / damaged."""
     import pandas as pd
 
     from .catalog import PAPERS
-    from .runs.store import ResultStore, current_namespace
+    from .runs.store import ResultStore, check_namespace, current_namespace
 
     root = Path(args.dir).expanduser()
-    store = ResultStore(root)
+    if args.namespace not in (None, "all"):
+        check_namespace(args.namespace)
     if not root.is_dir():
         raise UserError(f"DIR={str(root)!r} is not a directory; give the root of a result store "
                         "(the --out of `cocorr run`).")
+    store = ResultStore(root)
     spaces = store.namespaces()
     if args.namespace == "all":
         chosen = spaces
@@ -179,34 +208,51 @@ def cmd_sweep_show(args: argparse.Namespace) -> int:
         chosen = [ns for ns in wanted if ns in spaces]
         if not chosen:
             hint = (f"stored namespaces: {', '.join(spaces)}; pass --namespace NS or --namespace all"
-                    if spaces else "it holds no results")
+                    if spaces else "it holds no runs")
             print(f"no runs of namespace {', '.join(wanted)} in {root} ({hint}).")
             return 0
-    tables = []
+    tables, damaged = [], []
     for ns in chosen:
-        runs = store.for_namespace(ns).runs()
+        ns_store = store.for_namespace(ns)
+        runs = ns_store.runs()
         if len(runs):
             tables.append(runs.assign(namespace=ns))
-    if not tables:
+        damaged += [(ns, key) for key in ns_store.damaged()]
+    if tables:
+        runs = pd.concat(tables, ignore_index=True)
+        print(_runs_table(runs, several=len(chosen) > 1))
+    else:
+        runs = pd.DataFrame(columns=["key", "status"])
         print(f"no complete runs in {root} (namespaces: {', '.join(chosen)}).")
-        return 0
-    runs = pd.concat(tables, ignore_index=True)
-    runs = runs.sort_values([c for c in ("namespace", *SHOW_FIELDS) if c in runs.columns], kind="stable")
-    cols = ["key"] + (["namespace"] if len(chosen) > 1 else []) + \
-        [c for c in SHOW_FIELDS if c in runs.columns] + ["status", "failed_epoch", "wall_time_s"]
-    table = runs[cols].copy()
-    table["wall_time_s"] = pd.to_numeric(table["wall_time_s"], errors="coerce").round(2)
-    with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_columns", None):
-        print(table.to_string(index=False))
     n_failed = int((runs["status"] == "failed").sum())
-    print(f"\n{len(runs)} runs: {len(runs) - n_failed} ok, {n_failed} failed")
+    print(f"\n{len(runs) + len(damaged)} runs: {len(runs) - n_failed} ok, {n_failed} failed, "
+          f"{len(damaged)} damaged")
     for _, r in runs[runs["status"] == "failed"].iterrows():
         print(f"  failed {r['key']} at epoch {r['failed_epoch']}: {r['error']}")
+    for ns, key in damaged:
+        print(f"  damaged {key} in {ns}: incomplete, unreadable or failing its checksums; "
+              "the next sweep redoes it")
     others = [s for s in spaces if s not in chosen]
     if others:
         print(f"other namespaces in {root} (results of other core versions; --namespace NS or all): "
               f"{', '.join(others)}")
     return 0
+
+
+def _runs_table(runs: Any, several: bool) -> str:
+    """The runs as text: key, the config fields whose values differ between runs (the shown fields
+    always), status, failed epoch and wall time."""
+    import pandas as pd
+
+    skip = {"key", "status", "failed_epoch", "error", "wall_time_s", "start_time", "namespace", "device"}
+    fields = [c for c in runs.columns if c not in skip]
+    varying = [c for c in fields if c in SHOW_FIELDS or runs[c].astype(str).nunique() > 1]
+    runs = runs.sort_values([c for c in ("namespace", *varying) if c in runs.columns], kind="stable")
+    cols = ["key"] + (["namespace"] if several else []) + varying + ["status", "failed_epoch", "wall_time_s"]
+    table = runs[cols].copy()
+    table["wall_time_s"] = pd.to_numeric(table["wall_time_s"], errors="coerce").round(2)
+    with pd.option_context("display.max_rows", None, "display.width", 250, "display.max_columns", None):
+        return table.to_string(index=False)
 
 
 def _format_numbers(numbers: dict[str, Any], limit: int = 80) -> str:
@@ -227,7 +273,11 @@ def _json_ready(obj: Any) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .catalog import ledger
+    from .catalog import PAPERS, ledger
+    from .runs.store import ResultStore
+
+    for name in PAPERS:
+        preflight(ResultStore(paper=name))
 
     entries = ledger(args.profile)
     if args.json:
@@ -265,7 +315,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS = {"data": cmd_data, "run": cmd_run, "report": cmd_report, "bench": cmd_bench}
 
 
+def _error_line(exc: BaseException) -> None:
+    message = " ".join(str(exc).split())  # one line, whatever the message holds
+    print(f"cocorr: error: {message}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `cocorr` command with `argv` (default: sys.argv); returns the exit code."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -275,9 +331,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args)
     except UserError as exc:
-        message = " ".join(str(exc).split())  # one line, whatever the message holds
-        print(f"cocorr: error: {message}", file=sys.stderr)
+        _error_line(exc)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader stopped (`| head`): end quietly
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (EnvironmentFault, OSError) as exc:
+        _error_line(exc)
+        return EXIT_FAULT
     except KeyboardInterrupt:
         print("\ncocorr: interrupted; completed runs are kept in the store, run the same command again "
               "to resume.", file=sys.stderr)

@@ -159,13 +159,15 @@ def _write_stamp(folder: Path, stamp: dict) -> None:
         os.replace(tmp, folder / STAMP_NAME)
 
 
-def _file_problem(path: Path, size: int, sha: str, stamp: dict | None = None) -> str | None:
-    """None if `path` is the expected file, else what is wrong with it."""
+def _file_problem(path: Path, size: int, sha: str, stamp: dict | None = None,
+                  trust_stamp: bool = True) -> str | None:
+    """None if `path` is the expected file, else what is wrong with it. With `trust_stamp`, a
+    file whose size and mtime match an earlier verification is not hashed again."""
     if not path.is_file():
         return "missing"
     st = path.stat()
     seen = (stamp or {}).get(path.name)
-    if seen == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}:
+    if trust_stamp and seen == {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": sha}:
         return None  # verified before and unchanged since
     try:
         _check_idx_size(path, st.st_size)
@@ -173,7 +175,10 @@ def _file_problem(path: Path, size: int, sha: str, stamp: dict | None = None) ->
         return str(err).removeprefix(f"{path}: ")
     if st.st_size != size:
         return f"{st.st_size} bytes, expected {size} (wrong or incomplete file)"
-    actual = _sha256(path)
+    try:
+        actual = _sha256(path)
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
     if actual != sha:
         return f"SHA-256 {actual} does not match the recorded {sha} (corrupt or different file)"
     if stamp is not None:
@@ -181,19 +186,40 @@ def _file_problem(path: Path, size: int, sha: str, stamp: dict | None = None) ->
     return None
 
 
-def mnist_problems(folder: str | os.PathLike) -> dict[str, str]:
-    """{file name: what is wrong} for the four MNIST files in `folder` (empty when all are good)."""
+_VERIFIED_THIS_PROCESS: set[str] = set()   # folders whose files were hashed by this process
+
+
+def mnist_problems(folder: str | os.PathLike, *, verify: bool = False) -> dict[str, str]:
+    """{file name: what is wrong} for the four MNIST files in `folder` (empty when all are good).
+
+    Files are hashed (SHA-256) unless an earlier check recorded the same size and mtime; with
+    `verify`, or the first time in a process, every file is hashed whatever the record says."""
     folder = Path(folder)
     stamp = _read_stamp(folder)
     before = dict(stamp)
+    rehash = verify or str(folder.resolve()) not in _VERIFIED_THIS_PROCESS
     problems = {}
     for name, (size, sha) in MNIST_FILES.items():
-        problem = _file_problem(folder / name, size, sha, stamp)
+        problem = _file_problem(folder / name, size, sha, stamp, trust_stamp=not rehash)
         if problem:
             problems[name] = problem
     if stamp != before and folder.is_dir():
         _write_stamp(folder, stamp)
+    if not problems:
+        _VERIFIED_THIS_PROCESS.add(str(folder.resolve()))
     return problems
+
+
+def verify_mnist(data_dir: str | os.PathLike | None = None) -> Path:
+    """Hash the four MNIST files now (ignoring any earlier record) and return their folder, or
+    raise DataError naming each bad file and how to supply good ones. Changes nothing on disk
+    except the verification record."""
+    folder = _root(data_dir) / "mnist"
+    problems = mnist_problems(folder, verify=True)
+    if problems:
+        bad = "\n".join(f"  {name}: {why}" for name, why in problems.items())
+        raise DataError(f"MNIST in {folder} does not verify:\n{bad}\n{_how_to_supply(folder)}")
+    return folder
 
 
 def _install_file(src: Path, dest_dir: Path) -> str | None:
@@ -208,8 +234,11 @@ def _install_file(src: Path, dest_dir: Path) -> str | None:
         if _sha256(tmp) != sha:
             return f"{src}: copy to {dest_dir} does not match the checksum (disk full?)"
         os.replace(tmp, dest_dir / src.name)
+    except OSError as err:   # read-only or immutable folder, full disk
+        return f"cannot write {dest_dir / src.name}: {err.strerror or err}"
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
     return None
 
 

@@ -70,7 +70,9 @@ def default_tol(dtype: torch.dtype) -> float:
 def summarize(ns: NormSample) -> dict[str, torch.Tensor]:
     """Dirichlet energies, ϱ, ρ, μ, var and the Theorem 4.5 right-hand side, one value per member.
 
-    Expectations are empirical means over the n inputs, computed in float64.
+    ns: a NormSample with (K, n) norms → dict name → float64 Tensor (K,), names dirichlet_full,
+    dirichlet_outer, dirichlet_inner, cocorrelation, norm_correlation, rel_spread, mu, var,
+    theorem45_rhs. Expectations are empirical means over the n inputs, computed in float64.
     `var` is the population variance (divide by n): with it Theorem 4.5 is an exact identity,
     theorem45_rhs == dirichlet_full. `rel_spread` = √var/μ uses the unbiased (n − 1) variance,
     as the authors' Algorithm 1 does for the relative standard deviation of Fig. 5.
@@ -127,6 +129,9 @@ def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | No
 
     X: (n, d) shared by all members (images are flattened) or (K, n, d) per member.
     Split φ′ = σ∘W (inner), φ = A (outer). Returns a NormSample of shape (K, n).
+    `warm`: the `state` of an earlier NormSample; `block`: Lanczos start vectors; `exact_dim`:
+    exact eigvalsh when min(m, d) ≤ exact_dim; `chunk`: samples per batch (None: by memory);
+    `max_iter`, `seed`: Lanczos steps and start vectors.
     """
     if not isinstance(model, TwoLayerEnsemble):
         raise ConfigError(f"two_layer_norms needs a TwoLayerEnsemble; got {type(model).__name__}. "
@@ -344,7 +349,11 @@ def spectral_norms(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, 
 def split_norms(inner: Callable, outer: Callable, X: torch.Tensor, *, tol: float | None = None,
                 max_iter: int = 200, warm: dict | None = None, block: int = 1, exact_dim: int = 64,
                 chunk: int | None = None, seed: int = 0) -> NormSample:
-    """Norms of J_f, J_outer at inner(x) and J_inner for the split f = outer ∘ inner; shape (1, n)."""
+    """Norms of J_f, J_outer at inner(x) and J_inner for the split f = outer ∘ inner; shape (1, n).
+
+    X (n, …) a batch (put BatchNorm in eval mode); the keyword arguments as in `spectral_norms`,
+    `warm` the `state` of an earlier result. Returns a NormSample with full, outer, inner (1, n).
+    """
     warm = warm or {}
     kw = dict(tol=tol, max_iter=max_iter, block=block, exact_dim=exact_dim, chunk=chunk, seed=seed)
     full, s_full = spectral_norms(lambda x: outer(inner(x)), X, warm=warm.get("full"), **kw)
@@ -365,7 +374,7 @@ def authors_power_iteration(fn: Callable[[torch.Tensor], torch.Tensor], X: torch
     u ~ U[0, 1] normalised; repeat: v = J u, u = Jᵀ v, estimate ‖u‖/‖v‖, normalise u; stop after
     `iters` steps or when the largest signed relative change of the estimates is below `tol`.
     The estimate is a lower bound that can stop early on slowly converging spectra; it is the
-    baseline for our Lanczos solver. Returns norms (n,).
+    baseline for our Lanczos solver. X (n, …) a batch; returns norms (n,).
     """
     _check_eval(fn)
     check_range("iters", iters, lo=1, integer=True)

@@ -24,16 +24,21 @@ MODELS = ("two_layer", *RESNET_ARCHS)
 
 
 def init_std(width: int, q: float) -> float:
-    """Standard deviation m^-(1+2q)/2 of the q-initialisation."""
+    """Standard deviation m^-(1+2q)/2 of the q-initialisation: width m, exponent q → float."""
     return float(width) ** (-(1.0 + 2.0 * q) / 2.0)
 
 
 def activate(z: torch.Tensor, activation: str) -> torch.Tensor:
+    """σ(z) elementwise: ReLU for "relu", the identity for "linear".
+    z of any shape (e.g. (K, n, m)) → same shape."""
     return torch.relu(z) if activation == "relu" else z
 
 
 def activation_derivative(z: torch.Tensor, activation: str) -> torch.Tensor:
-    """σ'(z). ReLU convention: σ'(0) = 0, as torch autograd does (the paper writes 1{z ≥ 0});
+    """σ'(z) elementwise: 0/1 for "relu", ones for "linear"; z of any shape (e.g. (K, n, m)) → same
+    shape and dtype.
+
+    ReLU convention: σ'(0) = 0, as torch autograd does (the paper writes 1{z ≥ 0});
     the two differ only on a set of measure zero."""
     if activation == "relu":
         return (z > 0).to(z.dtype)
@@ -41,7 +46,11 @@ def activation_derivative(z: torch.Tensor, activation: str) -> torch.Tensor:
 
 
 class TwoLayerEnsemble(nn.Module):
-    """K two-layer networks f_k(x) = A_k σ(W_k x) of one width, trained and measured together."""
+    """K two-layer networks f_k(x) = A_k σ(W_k x) of one width, trained and measured together.
+
+    W (K, m, d) is the trained parameter, A (K, c, m) the frozen head (a buffer); `activation`
+    is "relu" or "linear"; `qs`, `seeds` (one per member, optional) record how each was built.
+    """
 
     def __init__(self, W: torch.Tensor, A: torch.Tensor, activation: str = "relu",
                  qs: Sequence[float] | None = None, seeds: Sequence[int] | None = None):
@@ -64,8 +73,12 @@ class TwoLayerEnsemble(nn.Module):
     def init(cls, d: int, width: int, qs: Sequence[float], seeds: Sequence[int], *,
              n_classes: int = 10, head: str = "code", activation: str = "relu",
              dtype: torch.dtype = torch.float32, device: str | torch.device = "auto") -> TwoLayerEnsemble:
-        """Member k is initialised from its own generator seeded with seeds[k], so it is
-        bit-identical to a network built alone with the same q and seed."""
+        """K = len(qs) q-initialised networks on d inputs: W (K, m, d), A (K, c, m), m = width.
+
+        head "code": A Gaussian with c = n_classes; head "theory": c = 1, entries ±1/√m.
+        Member k is initialised from its own generator seeded with seeds[k], so it is
+        bit-identical to a network built alone with the same q and seed. Tensors are made in
+        float64, then cast to `dtype` on `device`."""
         check_range("d", d, lo=1, integer=True)
         check_range("width", width, lo=1, integer=True)
         check_choice("head", head, HEADS)
@@ -97,18 +110,22 @@ class TwoLayerEnsemble(nn.Module):
     # ------------------------------------------------------------------ shape facts
     @property
     def n_models(self) -> int:
+        """K, the number of members."""
         return self.W.shape[0]
 
     @property
     def width(self) -> int:
+        """m, the hidden width."""
         return self.W.shape[1]
 
     @property
     def in_dim(self) -> int:
+        """d, the input dimension."""
         return self.W.shape[2]
 
     @property
     def n_outputs(self) -> int:
+        """c, the number of logits (1 for the theory head)."""
         return self.A.shape[1]
 
     # ------------------------------------------------------------------ maps
@@ -120,15 +137,15 @@ class TwoLayerEnsemble(nn.Module):
         return torch.bmm(x, self.W.transpose(1, 2))
 
     def hidden(self, x: torch.Tensor) -> torch.Tensor:
-        """σ(W x): (K, n, m)."""
+        """σ(W x): x as in `preactivation` → (K, n, m)."""
         return activate(self.preactivation(x), self.activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits (K, n, c)."""
+        """Logits A σ(W x): x (n, d) shared or (K, n, d) per member (images flattened) → (K, n, c)."""
         return torch.bmm(self.hidden(x), self.A.transpose(1, 2))
 
     def member(self, k: int) -> TwoLayerEnsemble:
-        """A detached copy of member k as a one-member ensemble."""
+        """A detached copy of member k (0 ≤ k < K) as a one-member ensemble: W (1, m, d), A (1, c, m)."""
         if not 0 <= k < self.n_models:
             raise ConfigError(f"member index {k} is out of range for an ensemble of {self.n_models}.")
         qs = self.qs[k:k + 1] if self.qs else None
@@ -137,7 +154,8 @@ class TwoLayerEnsemble(nn.Module):
                                 self.activation, qs, seeds)
 
     def as_classifier(self, k: int = 0) -> nn.Module:
-        """Member k as an ordinary module x → logits (n, c), e.g. for attack libraries."""
+        """Member k as an ordinary module x (n, d) (or images, flattened) → logits (n, c), e.g. for
+        attack libraries; it shares the ensemble's parameters."""
         return _MemberView(self, k)
 
 
@@ -213,6 +231,7 @@ class MLP(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (n, d) or images (n, …) with d pixels (flattened) → logits (n, c)."""
         x = x.reshape(x.shape[0], -1)
         for lin in self.hidden_layers:
             x = activate(lin(x), self.activation)
@@ -257,9 +276,11 @@ class PixelSpace(nn.Module):
         return t.reshape(1, -1, 1, 1) if t.ndim == 1 and x.ndim == 4 else t
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """(x − mean)/std in x's dtype, same shape as x; per-channel values act on (n, C, H, W)."""
         return (x - self._shaped(self.mean, x)) / self._shaped(self.std, x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pixels x (n, d) or (n, C, H, W) in [0, 1] → logits (n, c), or (K, n, c) for an ensemble."""
         return self.model(self.normalise(x))
 
 
@@ -268,7 +289,9 @@ RESNET_CUTS = ("stem", "pool")   # after the stem (conv1, bn1, relu, maxpool); b
 
 
 class ResNetSplit(nn.Module):
-    """A torchvision ResNet as outer ∘ inner. `.full` (and this module) computes outer(inner(x))."""
+    """A torchvision ResNet as outer ∘ inner. `.full` (and this module) computes outer(inner(x)).
+
+    inner, outer: the two parts (e.g. from `resnet_parts`); arch, cut: recorded as given."""
 
     def __init__(self, inner: nn.Module, outer: nn.Module, arch: str, cut: str):
         super().__init__()
@@ -277,9 +300,11 @@ class ResNetSplit(nn.Module):
 
     @property
     def full(self) -> nn.Module:
+        """nn.Sequential(inner, outer), sharing this module's parameters."""
         return nn.Sequential(self.inner, self.outer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """outer(inner(x)): images (n, 3, H, W) → logits (n, n_classes)."""
         return self.outer(self.inner(x))
 
 
@@ -316,6 +341,8 @@ def resnet_parts(net: nn.Module, cut: str) -> tuple[nn.Module, nn.Module]:
 
 def resnet_split(arch: str = "resnet50", cut: str = "pool", n_classes: int = 10, seed: int = 0, *,
                  device: str | torch.device = "auto") -> ResNetSplit:
-    """`build_resnet(arch, n_classes, seed)` split at `cut` (see `resnet_parts`)."""
+    """`build_resnet(arch, n_classes, seed)` split at `cut` (see `resnet_parts`), on `device`.
+
+    Returns a ResNetSplit with `.inner`, `.outer`: images (n, 3, H, W) → logits (n, n_classes)."""
     inner, outer = resnet_parts(build_resnet(arch, n_classes, seed, device=device), cut)
     return ResNetSplit(inner, outer, arch, cut)

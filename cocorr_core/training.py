@@ -66,7 +66,8 @@ class TrainResult:
     failed_epoch: list[int | None] = field(default_factory=list)
 
     def metric(self, name: str) -> pd.DataFrame:
-        """One metric as a wide table: rows epochs, columns members."""
+        """One metric of the history (epoch, member, metric, value) as a wide table: index epoch,
+        one column per member, the metric's values in the cells."""
         h = self.history[self.history["metric"] == name]
         if h.empty:
             known = sorted(self.history["metric"].unique())
@@ -215,7 +216,10 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
     X: (n, d) or images (n, C, H, W) in the model's input space; y: (n,) labels. Data are moved
     to the model's device and dtype. With `X_eval`, `y_eval` the history also holds "test_loss"
     and "test_accuracy" at every epoch. `on_epoch(epoch, model)` may return a dict of
-    name → Tensor(K,) or float; it is called at epoch 0 and after every epoch.
+    name → Tensor(K,) or float; it is called at epoch 0 and after every epoch. `eval_chunk`:
+    samples per forward pass of the full-set losses and accuracies.
+    Returns a TrainResult: the model, the history (epoch, member, metric, value) and
+    `failed_epoch`, one entry per member (None if it never diverged).
     """
     if not isinstance(model, TwoLayerEnsemble):
         raise ConfigError(f"train_ensemble needs a TwoLayerEnsemble; got {type(model).__name__} "
@@ -291,7 +295,8 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
 
 # ---------------------------------------------------------------- predictions
 def predict(logits: torch.Tensor) -> torch.Tensor:
-    """Class index from logits (..., c) → (...); one output: class 1 iff the logit is > 0."""
+    """Class index from logits (…, c) → long (…), e.g. (K, n, c) → (K, n); one output: class 1
+    iff the logit is > 0."""
     if logits.shape[-1] == 1:
         return (logits[..., 0] > 0).long()
     return logits.argmax(-1)
@@ -306,9 +311,10 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 def clean_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
                    batch_size: int = 4096) -> torch.Tensor:
     """Fraction of correctly classified samples: Tensor(K,) for a `TwoLayerEnsemble` (or a
-    `PixelSpace` around one), Tensor(1,) for any other classifier of (n, c) logits. X is in the
-    model's input space (no preprocessing) and is moved to the model's device and dtype.
-    Prediction is the argmax for c > 1 outputs and `logit > 0` (class 1) for one output."""
+    `PixelSpace` around one), Tensor(1,) for any other classifier of (n, c) logits. X (n, …) is in
+    the model's input space (no preprocessing) and is moved to the model's device and dtype.
+    y (n,) integer labels; samples go `batch_size` at a time. Prediction is the argmax for
+    c > 1 outputs and `logit > 0` (class 1) for one output. Float64, on the CPU."""
     check_range("batch_size", batch_size, lo=1, integer=True)
     ensemble = model.model if isinstance(model, PixelSpace) else model
     if isinstance(ensemble, TwoLayerEnsemble):  # a TwoLayerEnsemble, or PixelSpace around one
@@ -334,6 +340,7 @@ def clean_accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor, *,
 
 
 def module_dtype(model: nn.Module) -> torch.dtype:
+    """dtype of the module's first floating-point parameter (float32 if it has none)."""
     for t in model.parameters():
         if t.is_floating_point():
             return t.dtype
@@ -341,6 +348,7 @@ def module_dtype(model: nn.Module) -> torch.dtype:
 
 
 def module_device(model: nn.Module) -> torch.device:
+    """Device of the module's first parameter or buffer (the CPU if it has none)."""
     for t in list(model.parameters()) + list(model.buffers()):
         return t.device
     return torch.device("cpu")
@@ -353,13 +361,17 @@ def train_module(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *, optimiz
                  device: str | torch.device = "auto") -> TrainResult:
     """Train an ordinary classifier (e.g. a ResNet with a frozen head) with cross-entropy.
 
-    Only parameters with `requires_grad` are optimised. Batches are moved to the device one at a
-    time, so X may stay on the CPU. The module is in train() mode during the steps and in eval()
-    mode while `on_epoch` measures (called at epoch 0 and after each epoch), then back in train().
+    X (n, …) inputs the module accepts (e.g. images (n, 3, H, W)), y (n,) integer labels;
+    optimizer, lr, batch_size, epochs, shuffle, seed as in `train_ensemble`; the module is moved
+    to `device`. Only parameters with `requires_grad` are optimised. Batches are moved to the
+    device one at a time, so X may stay on the CPU. The module is in train() mode during the steps
+    and in eval() mode while `on_epoch` measures (called at epoch 0 and after each epoch), then
+    back in train().
     The authors' code called eval() for its measurements and never called train() again, so from
     the second epoch on their BatchNorm layers trained with frozen running statistics; we do not
     reproduce that. If the loss becomes non-finite, training stops and `failed_epoch` = [epoch].
-    The history has member 0 throughout.
+    Returns a TrainResult: the module, the history (epoch, member = 0, metric, value) and
+    `failed_epoch` = [epoch or None].
     """
     _check_common(optimizer, "ce", lr, batch_size, epochs)
     dev = resolve_device(device)
@@ -416,7 +428,9 @@ def train_module(module: nn.Module, X: torch.Tensor, y: torch.Tensor, *, optimiz
 
 # ---------------------------------------------------------------- the theory setting's gradient descent
 def bce_loss(u: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Elementwise binary cross-entropy of logits u against labels y in {0, 1}: softplus(u) − y·u."""
+    """Elementwise binary cross-entropy of logits u against labels y in {0, 1}: softplus(u) − y·u.
+
+    u, y broadcast together (e.g. u (K, n), y (n,) → (K, n))."""
     return F.softplus(u) - y * u
 
 
@@ -444,18 +458,21 @@ class TheoryStep:
 
     @property
     def W(self) -> torch.Tensor:
+        """W(t) (K, m, d); for linear runs formed on first access as W(0) + a gᵀ."""
         if self._W is None:
             self._W = self.W0 + self.a[:, :, None] * self.shift[:, None, :]
         return self._W
 
     @property
     def direction(self) -> torch.Tensor:
+        """G = −∂L/∂W (K, m, d); for linear runs formed on first access as a x̃ᵀ."""
         if self._direction is None:
             self._direction = self.a[:, :, None] * self.xt[:, None, :]
         return self._direction
 
     @property
     def pattern(self) -> torch.Tensor:
+        """D = σ′(Wx) (K, n, m); all ones for linear runs (made on first access)."""
         if self._pattern is None:
             K, m = self.a.shape
             self._pattern = torch.ones(K, self.X.shape[0], m, dtype=self.a.dtype, device=self.a.device)

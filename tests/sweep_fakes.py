@@ -4,8 +4,9 @@ A module (not a test file) so that Dask worker processes and subprocesses can im
 the tests put this directory on PYTHONPATH. Each runner returns a deterministic function
 of the config, so a table can be checked value by value.
 
-Run as a script it starts a slow sweep (used by the kill-and-resume test):
-    python sweep_fakes.py ROOT NAMESPACE
+Run as a script it starts a slow sweep (used by the kill-and-resume and two-writer tests):
+    python sweep_fakes.py ROOT NAMESPACE [LOG]
+With LOG, every run trained is appended to that file as one line (its key).
 """
 from __future__ import annotations
 
@@ -90,11 +91,25 @@ def configs(n_widths: int = 4, epochs: int = 4):
     return grid(base, width=[16 * 2**i for i in range(n_widths)], q=[-0.1, 0.25], seed=[0, 1])
 
 
+class LoggingRunner:
+    """slow_runner that appends the key of every run it trains to a log file."""
+
+    def __init__(self, log: str):
+        self.log = log
+
+    def __call__(self, configs):
+        with open(self.log, "a") as f:
+            f.write("".join(f"{c.key()}\n" for c in configs))
+        return slow_runner(configs)
+
+
 if __name__ == "__main__":
     from cocorr_core.runs.store import ResultStore
     from cocorr_core.runs.sweep import run_sweep
 
     root, namespace = sys.argv[1], sys.argv[2]
+    train = LoggingRunner(sys.argv[3]) if len(sys.argv) > 3 else slow_runner
     # One run per group, so runs land on disk one by one while the parent watches.
-    run_sweep(configs(), store=ResultStore(Path(root), namespace), runner=slow_runner,
-              group_key=lambda c: c.key(), progress=False)
+    summary = run_sweep(configs(), store=ResultStore(Path(root), namespace), runner=train,
+                        group_key=lambda c: c.key(), progress=False, poll_s=0.1)
+    print(summary)

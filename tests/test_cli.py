@@ -121,9 +121,12 @@ def test_run_keeps_failed_runs_unless_asked_to_retry(fake_experiments, capsys, t
     assert "4 failed" in capsys.readouterr().out
     fake_experiments.run_group = F.runner
     assert cli.main(argv) == 0
-    assert "8 already stored, 0 failed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "8 runs: 0 trained now, 8 already stored, 4 failed (of which 4 stored earlier)" in out
+    assert out.count("  failed ") == 4     # the summary and its failure lines add up
     assert cli.main([*argv, "--retry-failed"]) == 0
-    assert "4 done, 4 already stored, 0 failed" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "8 runs: 4 trained now, 4 already stored, 0 failed (of which 0 stored earlier)" in out
     assert (fake_experiments.seen["df"]["status"] == "ok").all()
 
 
@@ -137,14 +140,14 @@ def test_run_seeds_expands_each_grid_cell(fake_experiments, tmp_path):
 def test_sweep_show_lists_runs_and_failures(tmp_path, capsys):
     store = ResultStore(tmp_path)
     run_sweep(F.configs(2, epochs=4), store=store, runner=F.nan_runner, group_key=F.group_by_width)
-    ResultStore(tmp_path, "v0.0.0-older").write_run(F.configs(1)[0], None, {"status": "ok"})
+    ResultStore(tmp_path, "v0.0.0-0123abcd").write_run(F.configs(1)[0], None, {"status": "ok"})
     assert cli.main(["sweep", "show", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for cfg in F.configs(2):
         assert cfg.key() in out
     assert "8 runs: 4 ok, 4 failed" in out
     assert out.count("at epoch 3: non-finite train_loss") == 4
-    assert "v0.0.0-older" in out  # older namespaces are pointed out, not mixed in
+    assert "v0.0.0-0123abcd" in out  # older namespaces are pointed out, not mixed in
     assert cli.main(["sweep", "show", str(tmp_path), "--namespace", "all"]) == 0
     assert "9 runs" in capsys.readouterr().out
 

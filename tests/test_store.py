@@ -110,12 +110,12 @@ def test_run_dir_follows_the_config_key(store):
 
 
 def test_older_namespaces_stay_readable(tmp_path):
-    old = ResultStore(tmp_path, "v0.0.1-oldcore")
+    old = ResultStore(tmp_path, "v0.0.1-0123abcd")
     old.write_run(BASE, metrics(BASE), prov())
     new = ResultStore(tmp_path)
     assert new.keys() == []  # a new core never sees them silently
-    assert "v0.0.1-oldcore" in new.namespaces()
-    assert new.for_namespace("v0.0.1-oldcore").load_run(BASE)["config"]["width"] == 32
+    assert "v0.0.1-0123abcd" in new.namespaces()
+    assert new.for_namespace("v0.0.1-0123abcd").load_run(BASE)["config"]["width"] == 32
 
 
 # ---------------------------------------------------------------- writing and reading runs

@@ -49,11 +49,11 @@ def assert_complete(df: pd.DataFrame) -> None:
 def test_in_process_sweep_runs_once_and_then_skips(store):
     runner = F.CountingRunner()
     summary = run_sweep(CONFIGS + CONFIGS[:3], store=store, runner=runner, group_key=F.group_by_width)
-    assert (summary.done, summary.skipped, summary.failed) == (16, 0, 0)
+    assert (summary.trained, summary.stored, summary.failed_now, summary.total) == (16, 0, 0, 16)
     assert len(runner.calls) == 4 and runner.n_runs == 16  # one call per width: the batched groups
     assert_complete(load_sweep(store, CONFIGS))
     again = run_sweep(CONFIGS, store=store, runner=runner, group_key=F.group_by_width)
-    assert (again.done, again.skipped, again.failed) == (0, 16, 0)
+    assert (again.trained, again.stored, again.failed) == (0, 16, 0)
     assert runner.n_runs == 16
 
 
@@ -70,15 +70,15 @@ def test_a_crashing_group_is_recorded_and_the_sweep_goes_on(store):
     runner = F.CountingRunner(raise_on=3, exc=RuntimeError("out of memory"))
     summary = run_sweep(CONFIGS, store=store, runner=runner, group_key=F.group_by_width)
     crashed = set(runner.calls[2])
-    assert (summary.done, summary.failed) == (12, 4)
+    assert (summary.trained, summary.failed_now, summary.failed) == (16, 4, 4)
     assert {f["key"] for f in summary.failures} == crashed
     assert all("out of memory" in f["error"] for f in summary.failures)
     # Failed runs are kept and not rerun unless asked.
     rerun = F.CountingRunner()
-    assert run_sweep(CONFIGS, store=store, runner=rerun, group_key=F.group_by_width).skipped == 16
+    assert run_sweep(CONFIGS, store=store, runner=rerun, group_key=F.group_by_width).stored == 16
     assert rerun.calls == []
     retry = run_sweep(CONFIGS, store=store, runner=rerun, group_key=F.group_by_width, retry_failed=True)
-    assert (retry.done, retry.skipped, retry.failed, retry.failures) == (4, 12, 0, [])
+    assert (retry.trained, retry.stored, retry.failed, retry.failures) == (4, 12, 0, [])
     assert {k for call in rerun.calls for k in call} == crashed
     assert_complete(load_sweep(store, CONFIGS))
 
@@ -91,7 +91,7 @@ def test_an_interrupted_sweep_resumes_without_loss_or_duplicates(store):
     assert set(store.keys()) == finished and len(finished) == 8
     rest = F.CountingRunner()
     summary = run_sweep(CONFIGS, store=store, runner=rest, group_key=F.group_by_width)
-    assert (summary.done, summary.skipped) == (8, 8)
+    assert (summary.trained, summary.stored) == (8, 8)
     assert not finished & {k for call in rest.calls for k in call}
     assert_complete(load_sweep(store, CONFIGS))
 
@@ -99,7 +99,7 @@ def test_an_interrupted_sweep_resumes_without_loss_or_duplicates(store):
 def test_a_diverging_run_is_recorded_failed_at_its_epoch(store):
     summary = run_sweep(CONFIGS, store=store, runner=F.nan_runner, group_key=F.group_by_width)
     diverging = {c.key() for c in CONFIGS if c.q < 0}
-    assert (summary.done, summary.failed) == (8, 8)
+    assert (summary.trained, summary.failed_now, summary.failed) == (16, 8, 8)
     assert {f["key"] for f in summary.failures} == diverging
     assert {f["failed_epoch"] for f in summary.failures} == {3}
     df = load_sweep(store, CONFIGS)
@@ -143,7 +143,7 @@ def test_corrupt_run_directories_are_redone(store):
     (b / "provenance.json").unlink()
     rerun = F.CountingRunner()
     summary = run_sweep(CONFIGS, store=store, runner=rerun, group_key=F.group_by_width)
-    assert (summary.done, summary.skipped) == (2, 14)
+    assert (summary.trained, summary.stored) == (2, 14)
     assert sorted(k for call in rerun.calls for k in call) == sorted([CONFIGS[0].key(), CONFIGS[5].key()])
     assert_complete(load_sweep(store, CONFIGS))
 
@@ -165,7 +165,7 @@ def test_thread_pool_records_a_crashing_group(store):
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         summary = run_sweep(CONFIGS, store=store, executor=pool, runner=runner, group_key=F.group_by_width)
-    assert (summary.done, summary.failed) == (12, 4)
+    assert (summary.trained, summary.failed_now, summary.failed) == (16, 4, 4)
 
 
 def test_unknown_executor_and_stray_dask_options_are_config_errors(store):
@@ -225,6 +225,6 @@ def test_a_killed_sweep_process_resumes_to_the_complete_table(tmp_path):
     assert 3 <= len(stored) < len(CONFIGS)
     rest = F.CountingRunner()
     summary = run_sweep(CONFIGS, store=store, runner=rest, group_key=lambda c: c.key())
-    assert summary.skipped == len(stored) and summary.done == len(CONFIGS) - len(stored)
+    assert summary.stored == len(stored) and summary.trained == len(CONFIGS) - len(stored)
     assert not stored & {k for call in rest.calls for k in call}
     assert_complete(load_sweep(store, CONFIGS))

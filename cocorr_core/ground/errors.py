@@ -14,6 +14,12 @@ class ConfigError(UserError, ValueError):
     """A configuration value, CLI argument or environment variable is not acceptable."""
 
 
+class EnvironmentFault(Exception):
+    """The machine, not the run, failed: unreadable data, an unwritable store, a full disk.
+    A sweep stops at once and stores nothing for the runs in flight; the CLI prints the message
+    and exits with code 1. (Bad input the user can fix is a UserError, code 2.)"""
+
+
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> None:
     """Raise ConfigError unless `value` is one of `choices`."""
     choices = tuple(choices)

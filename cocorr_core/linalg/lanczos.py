@@ -30,6 +30,9 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
     `matvec(V, idx)` applies the operators to V of shape (K, n', b, dim) (rows are vectors),
     where idx (a LongTensor of sample indices, or None for all n) says which samples' operators
     are still being solved: converged samples are dropped so their work stops.
+    shape = (K, n); dim: operator size; tol: relative accuracy asked of sqrt(λ); block: b start
+    vectors; warm (K, n, b′, dim): start directions (e.g. the vectors of an earlier solve); seed:
+    the random start; check_every: Ritz values are checked every that many steps.
     Returns (λ (K, n), relative error bound (K, n), top Ritz vectors (K, n, b, dim), steps).
     Full reorthogonalisation (two passes of classical Gram–Schmidt) keeps the basis orthonormal.
     """

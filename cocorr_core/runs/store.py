@@ -13,8 +13,15 @@ readable through `ResultStore.for_namespace`), while editing one paper keeps the
 
 Every entry is written into a hidden ``.tmp-*`` directory, fsynced, and renamed into place
 in one step, so a reader sees either nothing or a complete entry, and many workers can
-write at once. An entry that is nevertheless incomplete or unreadable (a file deleted or
-truncated by hand, a full disk) is detected when it is next checked, removed, and redone.
+write at once. Its provenance, written last, holds the SHA-256 of every other file of the
+entry. An entry that is incomplete, unreadable or whose files do not match their checksums
+(a file deleted, truncated, flipped or rewritten by hand) is detected when it is next
+checked, removed, and redone.
+
+Writers that share a store claim a run before training it: an atomic lock file
+``<namespace>/.claims/<run_key>.lock`` holding the host, process id and time. Another writer
+skips a claimed run and waits for it, or takes the claim over once it is stale (its process
+is gone on this host, or it is older than `CLAIM_TIMEOUT_S`).
 """
 from __future__ import annotations
 
@@ -50,6 +57,45 @@ STATUSES = ("ok", "failed")
 TABLES_DIR = "tables"
 _KIND_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 _STALE_TMP_S = 3600.0  # a temporary directory only lives while files are written (seconds)
+CLAIMS_DIR = ".claims"
+CLAIM_TIMEOUT_S = 12 * 3600.0  # a claim older than this is stale, whoever holds it (seconds)
+_NAMESPACE_RE = re.compile(r"^v\d+\.\d+\.\d+-[0-9a-f]+(-[a-z0-9_]+-[0-9a-f]+)?$")
+
+
+class StoreError(UserError):
+    """The result store cannot be used where it points (not a folder, not writable)."""
+
+
+def is_run_namespace(name: str) -> bool:
+    """True for a namespace this package writes (``v<version>-<fingerprint>[-<paper>-<fp>]``)."""
+    return bool(_NAMESPACE_RE.match(name))
+
+
+def check_namespace(name: str) -> str:
+    """`name` if it is a plain namespace name; a ConfigError for paths and hidden names."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith(".") \
+            or name in ("..", "."):
+        raise ConfigError(f"namespace={name!r} must be a plain directory name such as "
+                          "'v0.2.0-<fingerprint>-cocorrelation-<fingerprint>' (see `cocorr sweep show`).")
+    return name
+
+
+def _sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    return _sha256_bytes(path.read_bytes())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def current_namespace(paper: str | None = None) -> str:
@@ -146,6 +192,13 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
+def _remove_file(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+
+
 def _remove_dir(path: Path) -> None:
     """Remove a directory so that it never looks half-deleted: rename it away first."""
     trash = path.parent / f".trash-{path.name}-{uuid.uuid4().hex[:8]}"
@@ -196,6 +249,19 @@ class CorruptEntry(Exception):
     """A stored entry is incomplete or unreadable (internal; the entry is redone)."""
 
 
+def _check_sums(path: Path, prov: dict, raw: dict[str, bytes], required: bool) -> None:
+    """Raise CorruptEntry unless every file in `raw` matches its SHA-256 in the provenance.
+    Entries of older namespaces written before checksums existed pass when not `required`."""
+    sums = prov.get("sha256")
+    if sums is None and not required:
+        return
+    if not isinstance(sums, dict):
+        raise CorruptEntry(f"{path}: provenance holds no checksums")
+    for name, data in raw.items():
+        if sums.get(name) != _sha256_bytes(data):
+            raise CorruptEntry(f"{path}: {name} does not match its SHA-256 in provenance.json")
+
+
 # ---------------------------------------------------------------- the store
 class ResultStore:
     """Results on disk, one directory per run (see the module docstring for the layout).
@@ -209,9 +275,7 @@ class ResultStore:
                  paper: str | None = None):
         self.root = Path(root).expanduser() if root is not None else default_root()
         self.paper = paper
-        self.namespace = namespace or current_namespace(paper)
-        if "/" in self.namespace or self.namespace.startswith("."):
-            raise ConfigError(f"namespace={self.namespace!r} must be a plain directory name.")
+        self.namespace = check_namespace(namespace or current_namespace(paper))
 
     def __repr__(self) -> str:
         return f"ResultStore(root={str(self.root)!r}, namespace={self.namespace!r})"
@@ -231,10 +295,24 @@ class ResultStore:
         return self.namespace == current_namespace(self.paper)
 
     def namespaces(self) -> list[str]:
-        """Every namespace under the root (older cores' results included)."""
+        """Every run namespace under the root (older cores' results included); other folders
+        (figures, anything else) are left out."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and is_run_namespace(p.name))
+
+    def preflight(self) -> None:
+        """Check, before any work, that this store can be written: create its folder and a probe
+        file in it, then remove the probe. Raises StoreError naming the folder and the fix."""
+        probe = self.dir / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            _write_bytes(probe, b"probe")
+            probe.unlink()
+        except OSError as err:
+            raise StoreError(
+                f"the result store {self.dir} cannot be written ({err.strerror or err}); point --out or "
+                f"${RESULTS_ENV} at a writable folder.") from None
 
     def for_namespace(self, namespace: str) -> ResultStore:
         return ResultStore(self.root, namespace, paper=self.paper)
@@ -257,13 +335,20 @@ class ResultStore:
         """Read and check one run directory; raise CorruptEntry when anything is wrong."""
         path = self.run_dir(key)
         try:
-            config = json.loads((path / "config.json").read_text())
             prov = json.loads((path / "provenance.json").read_text())
-            metrics = pd.read_parquet(path / "metrics.parquet")
-        except Exception as exc:  # missing file, truncated parquet, bad JSON, ...
+            raw = {name: (path / name).read_bytes() for name in ("config.json", "metrics.parquet")}
+        except Exception as exc:  # missing file, bad JSON, ...
             raise CorruptEntry(f"{path}: {type(exc).__name__}: {exc}") from None
-        if not isinstance(config, dict) or not isinstance(prov, dict):
-            raise CorruptEntry(f"{path}: config.json or provenance.json is not an object")
+        if not isinstance(prov, dict):
+            raise CorruptEntry(f"{path}: provenance.json is not an object")
+        _check_sums(path, prov, raw, required=strict)
+        try:
+            config = json.loads(raw["config.json"])
+            metrics = pd.read_parquet(path / "metrics.parquet")
+        except Exception as exc:  # truncated parquet, bad JSON, ...
+            raise CorruptEntry(f"{path}: {type(exc).__name__}: {exc}") from None
+        if not isinstance(config, dict):
+            raise CorruptEntry(f"{path}: config.json is not an object")
         if prov.get("key") != key or prov.get("status") not in STATUSES:
             raise CorruptEntry(f"{path}: provenance key/status do not match the directory")
         try:
@@ -317,6 +402,16 @@ class ResultStore:
             except CorruptEntry:
                 continue
 
+    def damaged(self) -> list[str]:
+        """Keys of run folders that are incomplete, unreadable or fail their checksums (not removed)."""
+        bad = []
+        for key in self.keys():
+            try:
+                self._read_run(key, with_metrics=True, strict=self.is_current)
+            except CorruptEntry:
+                bad.append(key)
+        return bad
+
     def write_run(self, config: RunConfig, metrics: pd.DataFrame, provenance: dict[str, Any]) -> bool:
         """Store one run atomically. Returns False (and keeps the other copy) if it was already there."""
         key = config.key()
@@ -330,7 +425,8 @@ class ResultStore:
         try:
             _write_json(tmp / "config.json", config.to_dict())
             _write_parquet(tmp / "metrics.parquet", table)
-            _write_json(tmp / "provenance.json", prov)
+            prov["sha256"] = {name: _sha256_file(tmp / name) for name in ("config.json", "metrics.parquet")}
+            _write_json(tmp / "provenance.json", prov)  # last: it certifies the files above
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -338,6 +434,53 @@ class ResultStore:
 
     def remove_run(self, config_or_key: RunConfig | str) -> None:
         _remove_dir(self.run_dir(config_or_key))
+
+    # ------------------------------------------------------------ claims of concurrent writers
+    def _claim_path(self, key: str) -> Path:
+        return self.dir / CLAIMS_DIR / f"{key}.lock"
+
+    def claim_holder(self, key: str) -> dict[str, Any] | None:
+        """{host, pid, time} of the writer that holds the claim on run `key`, or None."""
+        try:
+            info = json.loads(self._claim_path(key).read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {"host": "?", "pid": -1, "time": 0.0}   # half-written: judged by its age below
+        return info if isinstance(info, dict) else {"host": "?", "pid": -1, "time": 0.0}
+
+    def claim_is_stale(self, info: dict[str, Any], timeout_s: float = CLAIM_TIMEOUT_S) -> bool:
+        """A claim is stale when its process is gone on this host or it is older than `timeout_s`."""
+        age = time.time() - float(info.get("time") or 0.0)
+        if age > timeout_s:
+            return True
+        pid = int(info.get("pid") or -1)
+        return info.get("host") == platform.node() and pid > 0 and not _pid_alive(pid)
+
+    def claim_run(self, key: str, timeout_s: float = CLAIM_TIMEOUT_S) -> bool:
+        """Claim run `key` for this process with an atomic lock file. True when claimed (also when
+        a stale claim was taken over); False when another live writer holds it."""
+        path = self._claim_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                info = self.claim_holder(key)
+                if info is not None and not self.claim_is_stale(info, timeout_s):
+                    return False
+                _remove_file(path)   # stale (or just released): take it over
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump({"host": platform.node(), "pid": os.getpid(), "time": time.time()}, f)
+            return True
+        return False
+
+    def release_run(self, key: str) -> None:
+        """Remove this process's claim on run `key` (a claim held by another writer is kept)."""
+        info = self.claim_holder(key)
+        if info is not None and info.get("pid") == os.getpid() and info.get("host") == platform.node():
+            _remove_file(self._claim_path(key))
 
     def runs(self) -> pd.DataFrame:
         """One row per complete run: key, status, failed_epoch, error, wall_time_s, start_time,
@@ -385,13 +528,18 @@ class ResultStore:
 
     def _read_table(self, path: Path) -> pd.DataFrame:
         try:
-            json.loads((path / "params.json").read_text())
             prov = json.loads((path / "provenance.json").read_text())
-            table = pd.read_parquet(path / "table.parquet")
+            raw = {name: (path / name).read_bytes() for name in ("params.json", "table.parquet")}
         except Exception as exc:
             raise CorruptEntry(f"{path}: {type(exc).__name__}: {exc}") from None
         if not isinstance(prov, dict) or prov.get("entry") != path.name:
             raise CorruptEntry(f"{path}: provenance does not name this entry")
+        _check_sums(path, prov, raw, required=self.is_current)
+        try:
+            json.loads(raw["params.json"])
+            table = pd.read_parquet(path / "table.parquet")
+        except Exception as exc:
+            raise CorruptEntry(f"{path}: {type(exc).__name__}: {exc}") from None
         return table
 
     def cached_table(self, kind: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame], *,
@@ -422,7 +570,8 @@ class ResultStore:
                 table.to_parquet(f, index=keep_index)
                 f.flush()
                 os.fsync(f.fileno())
-            _write_json(tmp / "provenance.json", prov)
+            prov["sha256"] = {name: _sha256_file(tmp / name) for name in ("params.json", "table.parquet")}
+            _write_json(tmp / "provenance.json", prov)  # last: it certifies the files above
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -6,6 +6,16 @@ itself, so workers write in parallel and an interrupted sweep loses at most the 
 flight. Completed runs are skipped on the next call; failed runs are kept (status
 'failed') and rerun only with `retry_failed=True`.
 
+A run failure is about the run (divergence, NaN, a numerical error) and is stored as a failed
+run. An environment fault (unreadable data, an unwritable store, a full disk) stops the sweep
+at once with `EnvironmentFault`, stores nothing for the runs in flight and keeps every run
+already stored. Before any training the store is checked to be writable.
+
+Several writers (processes, Dask workers on a shared filesystem) may run one sweep on one
+store: each run is claimed before it is trained (`ResultStore.claim_run`), a writer skips the
+runs others hold and then waits for them, taking over claims that turn stale, so every run
+is trained once.
+
 Executors: None or "inprocess" (groups one after another in this process), any
 `concurrent.futures.Executor` (e.g. a ThreadPoolExecutor, or a Dask client's
 `get_executor()`), or "dask" (a `dask.distributed.Client`: `scheduler=ADDRESS` connects to
@@ -25,9 +35,10 @@ from typing import Any
 
 import pandas as pd
 
-from ..ground.errors import ConfigError, UserError
+from ..ground.errors import ConfigError, EnvironmentFault, UserError
 from .config import RunConfig
 from .store import (
+    CLAIM_TIMEOUT_S,
     METRIC_COLUMNS,
     ResultStore,
     as_store,
@@ -43,23 +54,34 @@ Runner = Callable[[list[RunConfig]], list[Any]]
 
 @dataclass
 class SweepSummary:
-    """What one `run_sweep` call did. done + failed + skipped = number of distinct configs.
+    """What one `run_sweep` call did; trained + stored + by_others = total distinct configs.
 
-    done: ran now and ok; failed: ran now and failed; skipped: already stored (ok or failed).
-    `failures` lists every run of the sweep whose stored status is 'failed', new or old.
+    trained: trained by this call (ok or failed); stored: already stored when the call began
+    (ok or failed); by_others: finished by another writer while this call waited. `failures`
+    lists every run of the sweep whose stored status is 'failed', new or old; `failed_earlier`
+    counts those among them that were stored before this call.
     """
 
-    done: int = 0
-    skipped: int = 0
-    failed: int = 0
+    trained: int = 0
+    stored: int = 0
+    by_others: int = 0
+    failed_now: int = 0
+    failed_earlier: int = 0
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return self.done + self.skipped + self.failed
+        return self.trained + self.stored + self.by_others
+
+    @property
+    def failed(self) -> int:
+        """Runs of this sweep whose stored status is 'failed' (new or old)."""
+        return len(self.failures)
 
     def __str__(self) -> str:
-        text = f"{self.total} runs: {self.done} done, {self.skipped} already stored, {self.failed} failed"
+        others = f", {self.by_others} by another writer" if self.by_others else ""
+        text = (f"{self.total} runs: {self.trained} trained now, {self.stored} already stored{others}, "
+                f"{self.failed} failed (of which {self.failed_earlier} stored earlier)")
         for f in self.failures:
             text += f"\n  failed {f['key']} at epoch {f['failed_epoch']}: {f['error']}"
         return text
@@ -90,13 +112,33 @@ def _device_name(device: str) -> str | None:
         return f"unknown ({exc})"
 
 
-def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner) -> list[dict[str, Any]]:
-    """Train one group and write each run's directory. Returns one record per run.
+def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner,
+                   claim_timeout_s: float = CLAIM_TIMEOUT_S) -> list[dict[str, Any]]:
+    """Claim, train and store one group. Returns one record per run: key, status ('ok',
+    'failed', or 'claimed' when another writer holds or has stored the run), failed_epoch, error.
 
     Runs where the runner raised, returned no outcome, reported failure, or produced a
     non-finite value are stored with status 'failed' (and the epoch where it happened).
-    A `UserError` from the runner (bad input, not a failed run) propagates and stores nothing.
+    A `UserError` (bad input) or an OSError (the environment: data, disk, store) stops the
+    sweep and stores nothing for this group; the latter is raised as `EnvironmentFault`.
     """
+    mine, records = [], []
+    for cfg in configs:
+        key = cfg.key()
+        if store.claim_run(key, claim_timeout_s):
+            if store.check_run(cfg, repair=True) is None:
+                mine.append(cfg)
+                continue
+            store.release_run(key)   # stored meanwhile by another writer
+        records.append({"key": key, "status": "claimed", "failed_epoch": None, "error": None})
+    try:
+        return records + _train_and_store(mine, store, runner) if mine else records
+    finally:
+        for cfg in mine:
+            store.release_run(cfg.key())
+
+
+def _train_and_store(configs: list[RunConfig], store: ResultStore, runner: Runner) -> list[dict[str, Any]]:
     start, t0 = now_iso(), time.perf_counter()
     outcomes: dict[str, Any] = {}
     group_error = None
@@ -105,6 +147,8 @@ def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner)
             outcomes[out.config.key()] = out
     except UserError:
         raise  # bad input (missing data, no GPU): stop the sweep with its message, store nothing
+    except OSError as exc:
+        raise EnvironmentFault(_environment_message(exc, "while training")) from exc
     except Exception as exc:
         group_error = f"{type(exc).__name__}: {exc} [{_last_frame(exc)}]"
     end, wall = now_iso(), time.perf_counter() - t0
@@ -141,9 +185,19 @@ def run_group_task(configs: list[RunConfig], store: ResultStore, runner: Runner)
                     device_name=_device_name(cfg.device), start_time=start, end_time=end,
                     wall_time_s=wall, group_size=len(configs), status=status, error=error,
                     failed_epoch=None if failed_epoch is None else int(failed_epoch))
-        store.write_run(cfg, metrics, prov)
+        try:
+            store.write_run(cfg, metrics, prov)
+        except OSError as exc:
+            message = _environment_message(exc, f"while storing run {key} in {store.dir}")
+            raise EnvironmentFault(message) from exc
         records.append({"key": key, "status": status, "failed_epoch": prov["failed_epoch"], "error": error})
     return records
+
+
+def _environment_message(exc: OSError, when: str) -> str:
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return (f"{exc.strerror or exc}{where} {when}; nothing was stored for the runs in flight and every "
+            "run stored before is kept. Fix the data or the store and run the same command again.")
 
 
 def _last_frame(exc: BaseException) -> str:
@@ -232,19 +286,25 @@ def _resolve_executor(executor: Any, scheduler: str | None, workers: int | None)
 def run_sweep(configs: Iterable[RunConfig], *, runner: Runner, store: ResultStore | str | None = None,
               executor: Any = None, group_key: Callable[[RunConfig], Any] | None = None,
               progress: bool | None = None, retry_failed: bool = False,
-              scheduler: str | None = None, workers: int | None = None) -> SweepSummary:
+              scheduler: str | None = None, workers: int | None = None,
+              claim_timeout_s: float = CLAIM_TIMEOUT_S, poll_s: float = 1.0) -> SweepSummary:
     """Run every config that the store does not hold yet; see the module docstring.
 
     `runner(configs) -> list[outcome]` trains one group (a paper's `run_group`); each outcome has
     `config`, `metrics` (epoch, metric, value), `status`, `failed_epoch` and `error`. Configs with
     equal `group_key(cfg)` form one group (None: every run alone). A paper's front binds both.
-    `progress`: None shows a bar only when stderr is a terminal.
+    `progress`: None shows a bar only when stderr is a terminal. Runs claimed by another writer
+    are waited for (polling every `poll_s` seconds) and taken over once their claim is stale
+    (`claim_timeout_s`). Raises StoreError before any work when the store cannot be written.
     """
     store = as_store(store)
     configs = _unique(configs)
+    if not callable(runner):
+        raise ConfigError(f"runner={runner!r} must be a callable that trains a group of configs.")
+    store.preflight()
     store.clean_tmp()
     summary = SweepSummary()
-    todo = []
+    todo, failed_before = [], set()
     for cfg in configs:
         state = store.check_run(cfg, repair=True)  # a corrupt directory is removed here
         if state is None:
@@ -253,45 +313,77 @@ def run_sweep(configs: Iterable[RunConfig], *, runner: Runner, store: ResultStor
             store.remove_run(cfg)
             todo.append(cfg)
         else:
-            summary.skipped += 1
+            summary.stored += 1
+            if state == "failed":
+                failed_before.add(cfg.key())
     if todo:
-        if not callable(runner):
-            raise ConfigError(f"runner={runner!r} must be a callable that trains a group of configs.")
-        groups = _groups(todo, group_key or _own_key)
         pool, close = _resolve_executor(executor, scheduler, workers)
         bar = _progress_bar(len(todo), progress)
+        def groups(cfgs: list[RunConfig]) -> list[list[RunConfig]]:
+            return _groups(cfgs, group_key or _own_key)
+
         try:
-            if pool is None:
-                for group in groups:
-                    _tally(summary, run_group_task(group, store, runner))
-                    bar.update(len(group))
-            else:
-                _run_on(pool, groups, store, runner, summary, bar)
+            waiting = _run_groups(pool, groups(todo), store, runner, summary, bar, claim_timeout_s)
+            while waiting:
+                stored = [c for c in waiting if store.check_run(c, repair=False) is not None]
+                summary.by_others += len(stored)
+                bar.update(len(stored))
+                waiting = [c for c in waiting if c not in stored]
+                free = [c for c in waiting if _claim_free(store, c, claim_timeout_s)]
+                if free:
+                    waiting = [c for c in waiting if c not in free]
+                    waiting += _run_groups(pool, groups(free), store, runner, summary, bar, claim_timeout_s)
+                elif waiting:
+                    time.sleep(poll_s)
         finally:
             bar.close()
             if close is not None:
                 close()
     summary.failures = _failures(store, configs)
+    summary.failed_earlier = sum(f["key"] in failed_before for f in summary.failures)
     return summary
 
 
-def _run_on(pool, groups, store, runner, summary, bar) -> None:
-    futures = {pool.submit(run_group_task, group, store, runner): group for group in groups}
+def _claim_free(store: ResultStore, cfg: RunConfig, timeout_s: float) -> bool:
+    info = store.claim_holder(cfg.key())
+    return info is None or store.claim_is_stale(info, timeout_s)
+
+
+def _run_groups(pool, groups, store, runner, summary, bar, claim_timeout_s) -> list[RunConfig]:
+    """Run the groups in this process (pool None) or on the executor; returns the configs that
+    another writer holds (to be waited for)."""
+    by_key = {c.key(): c for g in groups for c in g}
+    claimed: list[RunConfig] = []
+
+    def tally(records: list[dict]) -> None:
+        for rec in records:
+            if rec["status"] == "claimed":
+                claimed.append(by_key[rec["key"]])
+                continue
+            summary.trained += 1
+            summary.failed_now += rec["status"] != "ok"
+            bar.update(1)
+
+    if pool is None:
+        for group in groups:
+            tally(run_group_task(group, store, runner, claim_timeout_s))
+        return claimed
+    futures = {pool.submit(run_group_task, group, store, runner, claim_timeout_s): group for group in groups}
     try:
         for fut in cf.as_completed(futures):
             group = futures[fut]
             try:
                 records = fut.result()
-            except UserError:
+            except (UserError, EnvironmentFault):
                 raise
-            except Exception as exc:  # the task itself died (worker lost, pickling, disk)
+            except Exception as exc:  # the task itself died (worker lost, pickling)
                 records = _store_group_failure(group, store, exc)
-            _tally(summary, records)
-            bar.update(len(group))
+            tally(records)
     except BaseException:
         for fut in futures:
             fut.cancel()
         raise
+    return claimed
 
 
 def _store_group_failure(group: list[RunConfig], store: ResultStore, exc: BaseException) -> list[dict]:
@@ -308,14 +400,6 @@ def _store_group_failure(group: list[RunConfig], store: ResultStore, exc: BaseEx
         records.append({"key": cfg.key(), "status": store.check_run(cfg, repair=False) or "failed",
                         "failed_epoch": None, "error": error})
     return records
-
-
-def _tally(summary: SweepSummary, records: list[dict]) -> None:
-    for rec in records:
-        if rec["status"] == "ok":
-            summary.done += 1
-        else:
-            summary.failed += 1
 
 
 def _failures(store: ResultStore, configs: list[RunConfig]) -> list[dict[str, Any]]:

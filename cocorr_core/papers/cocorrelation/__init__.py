@@ -42,7 +42,18 @@ from .experiments import (
     theory_grid,
 )
 from .plots import plot_figure
-from .settings import BIBKEY, PAPER, Profile, get_profile, result_store, store_table
+from .settings import (
+    BIBKEY,
+    D_MNIST,
+    LEMMA_DELTA,
+    PAPER,
+    RISE_WINDOW,
+    THEORY_STEP_SIZES,
+    Profile,
+    get_profile,
+    result_store,
+    store_table,
+)
 from .tables import accumulated_change, final, mean_over_seeds, select
 
 CLAIMS: list[Claim] = check_unique(claims_theory.CLAIMS + claims_dynamics.CLAIMS + claims_figures.CLAIMS)
@@ -69,7 +80,8 @@ def sweep(configs: list[RunConfig], store: Any = None, **options: Any) -> SweepS
 
 
 __all__ = [
-    "AUTOATTACK_SUITE", "BIBKEY", "CLAIMS", "FIG1_Q", "FIGURES", "PAPER", "THEORY_LR", "VERDICTS", "Profile",
+    "AUTOATTACK_SUITE", "BIBKEY", "CLAIMS", "D_MNIST", "FIG1_Q", "FIGURES", "LEMMA_DELTA", "PAPER",
+    "RISE_WINDOW", "THEORY_LR", "THEORY_STEP_SIZES", "VERDICTS", "Profile",
     "TwoLayerEnsemble", "accumulated_change", "authors_power_iteration", "beyond_seed_grid", "claim",
     "device_name", "dynamics", "estimator_table", "experiments", "figure_configs", "final", "get_profile",
     "load_figure", "loglog_fit", "load_mnist", "load_mnist_binary", "mean_over_seeds", "plot_figure", "plots",

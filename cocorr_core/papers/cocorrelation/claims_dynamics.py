@@ -29,6 +29,9 @@ def _probe_ratio(df: pd.DataFrame, col: str) -> float:
 
 
 def check_rate_formula_table(df: pd.DataFrame) -> CheckResult:
+    """Theorem 5.3's rate on the linear dynamics table (`linear_dynamics_table`: one row per width,
+    q, seed, step; reads d_cocorrelation, pred, err_1, err_0.5, err_0.25) → CheckResult (verdict,
+    numbers, criterion)."""
     rel = _rel_err(df["d_cocorrelation"], df["pred"])
     med, p90 = float(rel.median()), float(rel.quantile(0.9))
     r2, r4 = _probe_ratio(df, "err_0.5"), _probe_ratio(df, "err_0.25")
@@ -40,6 +43,8 @@ def check_rate_formula_table(df: pd.DataFrame) -> CheckResult:
 
 
 def check_acute_angles_table(df: pd.DataFrame) -> CheckResult:
+    """Acute angles and C(t) ≥ 0 on the linear dynamics table (reads step, acute, C, width,
+    d_cocorrelation) → CheckResult (verdict, numbers, criterion)."""
     later = df[df["step"] > 0]
     frac_acute = float((later["acute"] >= 0).mean())
     frac_C = float((df["C"] >= 0).mean())
@@ -53,6 +58,8 @@ def check_acute_angles_table(df: pd.DataFrame) -> CheckResult:
 
 
 def check_lower_bound_table(df: pd.DataFrame) -> CheckResult:
+    """Step 1's bound C(t) ≥ (① + ②)/‖W‖² on the linear dynamics table (reads C, bound, half_dA)
+    → CheckResult (verdict, numbers, criterion)."""
     scale = df[["C", "bound"]].abs().max(axis=1).clip(lower=1e-300)
     holds = df["C"] >= df["bound"] - 1e-9 * scale
     frac_dA = float((df["half_dA"] >= 0).mean())
@@ -66,6 +73,8 @@ def check_lower_bound_table(df: pd.DataFrame) -> CheckResult:
 
 
 def check_remainder_scale_table(df: pd.DataFrame) -> CheckResult:
+    """Size of the remainder ② against width on the linear dynamics table (reads q, width, term2,
+    rem_bound, rem_term, C) → CheckResult (verdict, numbers, criterion)."""
     step5 = float((df["term2"].abs() <= df["rem_bound"] * (1 + 1e-12)).mean())
     med = df.assign(abs2=df["term2"].abs()).groupby(["q", "width"])["abs2"].median().reset_index()
     slopes = {float(q): loglog_fit(g["width"], g["abs2"])["slope"] for q, g in med.groupby("q")}
@@ -87,6 +96,9 @@ def check_remainder_scale_table(df: pd.DataFrame) -> CheckResult:
 
 
 def check_fixed_pattern_table(df: pd.DataFrame) -> CheckResult:
+    """Theorem 5.5's frozen-pattern rate on the ReLU dynamics table (`relu_dynamics_table`: one row
+    per width, q, seed, step; reads d_cocorrelation, d_cocorrelation_frozen, pred, flip_frac,
+    err_1, err_0.25) → CheckResult (verdict, numbers, criterion)."""
     rel_actual = _rel_err(df["d_cocorrelation"], df["pred"])
     rel_frozen = _rel_err(df["d_cocorrelation_frozen"], df["pred"])
     flip = float(df["flip_frac"].mean())

@@ -31,6 +31,7 @@ PAPER_RESNET_POOL = (0.36, 0.66)  # the authors' notebook: ϱ at epoch 2 → epo
 
 
 def not_run(criterion: str, why: str, **numbers: Any) -> CheckResult:
+    """CheckResult "not run": `criterion` in words, `why` under numbers["missing"], plus `numbers`."""
     return CheckResult("not run", {"missing": why, **numbers}, criterion)
 
 
@@ -40,6 +41,10 @@ def _r(x: float, nd: int = 4) -> float:
 
 # ---------------------------------------------------------------------------- Fig. 1
 def check_energy_vs_robustness(df: pd.DataFrame) -> CheckResult:
+    """Fig. 1: lower 𝔖(f) goes with higher AutoAttack robust accuracy across widths.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = ("per activation, Spearman(𝔖(f) at the last epoch, AutoAttack robust accuracy at ε=0.5 pixels) "
             f"< 0 over widths at q={FIG1_Q} (≥ 3 widths)")
     numbers, cond = {}, {}
@@ -59,6 +64,10 @@ def check_energy_vs_robustness(df: pd.DataFrame) -> CheckResult:
 
 
 def check_wider_more_robust(df: pd.DataFrame) -> CheckResult:
+    """Fig. 1: AutoAttack robust accuracy grows with width at q = 0.25.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = f"per activation, Spearman(width, AutoAttack robust accuracy) > 0 at q={FIG1_Q} (≥ 3 widths)"
     numbers, cond = {}, {}
     for act in ("linear", "relu"):
@@ -78,6 +87,10 @@ def _deltas(df: pd.DataFrame, **where) -> pd.DataFrame:
 
 
 def check_rise_then_saturate(df: pd.DataFrame) -> CheckResult:
+    """Fig. 1c/1d: ϱ rises then saturates (flat at widths 16 and 32).
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = (f"q={FIG1_Q}, both activations: for widths > 32, ϱ(last) − ϱ(1) > {RISE_TOL} (rises) and "
             f"the gain of the last third of the epochs < {SATURATION_FRACTION} × the gain of the first third "
             f"(saturates); for widths 16 and 32, |ϱ(last) − ϱ(1)| ≤ {RISE_TOL} (no rise)")
@@ -106,6 +119,10 @@ def check_rise_then_saturate(df: pd.DataFrame) -> CheckResult:
 
 
 def check_relu_rises_less(df: pd.DataFrame) -> CheckResult:
+    """Fig. 1c/1d: ϱ gains less in the ReLU network than in the linear one.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = (f"at q={FIG1_Q}, for every width where either network's ϱ(last) − ϱ(1) exceeds {RISE_TOL}: "
             "the ReLU network's gain < the linear network's gain")
     d = _deltas(df, q=FIG1_Q)
@@ -125,6 +142,10 @@ def check_relu_rises_less(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- Fig. 3
 def check_negative_q_flat(df: pd.DataFrame) -> CheckResult:
+    """Fig. 3: every ϱ trajectory with q < 0 stays flat.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = ("for every run with q < 0 (both activations, every width): "
             f"max over epochs ≥ 1 of |ϱ(e) − ϱ(1)| < {FLAT_TOL}")
     rows = select(df, "cocorrelation")
@@ -143,6 +164,10 @@ def check_negative_q_flat(df: pd.DataFrame) -> CheckResult:
 
 
 def check_speed_grows_with_width(df: pd.DataFrame) -> CheckResult:
+    """Fig. 3: for q > 0 the early rise speed of ϱ grows with width (ReLU).
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = ("ReLU, for every q > 0: Spearman(width, early rise speed) > 0, with speed = "
             "(ϱ(e*) − ϱ(1)) / (e* − 1) and e* the epoch a third of the way through training (≥ 3 widths)")
     rows = select(df, "cocorrelation", activation="relu")
@@ -175,6 +200,10 @@ def _best_cell(t: pd.DataFrame) -> tuple[int, float]:
 
 
 def check_best_cell(df: pd.DataFrame) -> CheckResult:
+    """Fig. 4: best clean and PGD robust accuracy both at BEST_CELL, width 8192 and q = −0.15 (ReLU).
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = ("ReLU: the cell with the highest clean test accuracy and the cell with the highest PGD robust "
             f"accuracy are both (width, q) = {BEST_CELL}")
     acc = mean_over_seeds(final(df, "test_accuracy", activation="relu"))
@@ -199,6 +228,10 @@ def _rho_acc_spearman(df: pd.DataFrame, width: int) -> tuple[float, pd.DataFrame
 
 
 def check_narrow_accuracy_with_rho(df: pd.DataFrame) -> CheckResult:
+    """Fig. 4: at width 16, across q, accuracy rises with final ϱ (ReLU).
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = "ReLU, width 16, across q: Spearman(final ϱ, clean test accuracy) > 0 (≥ 3 values of q)"
     s, m = _rho_acc_spearman(df, 16)
     if len(m) < 3:
@@ -209,6 +242,10 @@ def check_narrow_accuracy_with_rho(df: pd.DataFrame) -> CheckResult:
 
 
 def check_wide_accuracy_against_rho(df: pd.DataFrame) -> CheckResult:
+    """Fig. 4: at width 8192, across q, accuracy falls as final ϱ rises (ReLU).
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = ("ReLU, width 8192, across q: Spearman(final ϱ, clean test accuracy) < 0 "
             "(the paper: ϱ 0.25 → 0.83 goes with accuracy 0.93 → 0.68)")
     s, m = _rho_acc_spearman(df, 8192)
@@ -221,6 +258,10 @@ def check_wide_accuracy_against_rho(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- Fig. 5
 def check_decomposition_factors(df: pd.DataFrame) -> CheckResult:
+    """Fig. 5: ρ close to 1 and the relative spread small at q = 0.25.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = (f"q={FIG1_Q}, every width, activation and epoch: ρ ≥ {FIG5_RHO_MIN} and relative spread ≤ "
             f"{FIG5_SPREAD_MAX} (together ρ·√(1+spread²) stays within ~5 % of 1)")
     rho = select(df, "norm_correlation", q=FIG1_Q)
@@ -235,6 +276,10 @@ def check_decomposition_factors(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- Fig. 6
 def check_accumulation_with_width(df: pd.DataFrame) -> CheckResult:
+    """Fig. 6: ϱ(last) − ϱ(1) grows with width for every activation and q.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = "for every activation and q: Spearman(width, ϱ(last) − ϱ(1)) > 0 (≥ 3 widths)"
     d = _deltas(df)
     numbers, cond = {}, {}
@@ -251,6 +296,10 @@ def check_accumulation_with_width(df: pd.DataFrame) -> CheckResult:
 
 
 def check_accumulation_with_q(df: pd.DataFrame) -> CheckResult:
+    """Fig. 6: ϱ(last) − ϱ(1) grows with q for every activation and width.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = "for every activation and width: Spearman(q, ϱ(last) − ϱ(1)) > 0 (≥ 3 values of q)"
     d = _deltas(df)
     numbers, cond = {}, {}
@@ -268,6 +317,10 @@ def check_accumulation_with_q(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- Fig. 2
 def check_resnet_rise(df: pd.DataFrame) -> CheckResult:
+    """Fig. 2: ϱ rises during training for each ResNet and cut.
+
+    df: Fig. 2's tidy table (run, epoch, metric, value, status + config columns incl. model, cut).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = (f"for each ResNet and cut: ϱ(last epoch) − ϱ(initialisation) > {RISE_TOL}; the authors' notebook "
             f"(cut before pooling, CIFAR-10, 50 epochs) went {PAPER_RESNET_POOL[0]} → {PAPER_RESNET_POOL[1]}")
     rows = select(df, "cocorrelation")
@@ -285,6 +338,10 @@ def check_resnet_rise(df: pd.DataFrame) -> CheckResult:
 
 # ---------------------------------------------------------------------------- beyond the paper
 def check_rho_predicts_robustness(df: pd.DataFrame) -> CheckResult:
+    """Beyond the paper: higher final ϱ goes with lower PGD robust accuracy.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns).
+    Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = ("code setting, per activation, across the width × q grid: Spearman(final ϱ, PGD robust "
             "accuracy at ε=0.5 pixels) < 0 (≥ 4 cells)")
     numbers, cond = {}, {}

@@ -9,6 +9,7 @@ from ...linalg.stats import loglog_fit, spearman
 from ...runs.ledger import CheckResult, Claim, verdict_from
 from . import theory
 from .settings import BIBKEY as PAPER
+from .settings import LEMMA_DELTA, RISE_WINDOW
 
 THM45_TOL = 1e-10
 
@@ -40,6 +41,7 @@ def _check_thm45(profile: str) -> CheckResult:
 
 
 def theorem45_symbolic_zero() -> bool:
+    """True if sympy reduces the difference of Theorem 4.5's squared sides (3 atoms) to 0."""
     return bool(theory.theorem45_identity(3)["difference"] == 0)
 
 
@@ -83,11 +85,11 @@ def _check_lemmaB2(profile: str) -> CheckResult:
         "fraction_within_q_nonpos": float(nonpos["within"].mean()) if len(nonpos) else float("nan"),
         "max_deviation_over_rate": float((df["deviation"] / df["rate"]).max()),
         "max_mc_vs_chi_mean_in_standard_errors": z_chi,
-        "delta": theory.LEMMA_DELTA,
+        "delta": LEMMA_DELTA,
     }
     conditions = {
         "within the rate in >= 1 - delta of trials (q > 0)":
-            bool(len(pos)) and numbers["fraction_within_q_pos"] >= 1 - theory.LEMMA_DELTA,
+            bool(len(pos)) and numbers["fraction_within_q_pos"] >= 1 - LEMMA_DELTA,
         "Monte Carlo mean matches the chi mean (within 4 standard errors)": z_chi <= 4.0,
     }
     numbers["conditions"] = conditions
@@ -99,14 +101,14 @@ def _check_lemmaB2(profile: str) -> CheckResult:
 
 def _check_prop2(profile: str) -> CheckResult:
     dyn = theory.dynamics_table(profile)
-    rates = theory.rise_rates(dyn, theory.RISE_WINDOW, theory.LINEAR_LR)
+    rates = theory.rise_rates(dyn, RISE_WINDOW, theory.LINEAR_LR)
     fit = loglog_fit(rates["inv_norm_sq"], rates["rise"])
     norms = theory.init_norm_table(profile)
     numbers = {
         "loglog_slope": fit["slope"],
         "spearman": fit["spearman"],
         "runs": fit["used"],
-        "window_steps": theory.RISE_WINDOW,
+        "window_steps": RISE_WINDOW,
         "max_norm_over_gordon": float(norms["ratio"].max()),
         "min_norm_over_gordon": float(norms["ratio"].min()),
     }
@@ -117,7 +119,7 @@ def _check_prop2(profile: str) -> CheckResult:
     numbers["conditions"] = conditions
     return CheckResult(verdict_from(conditions), numbers,
                        f"over the widths x q grid of linear nets (full-batch GD, lr {theory.LINEAR_LR}), "
-                       f"the rise of ϱ over the first {theory.RISE_WINDOW} steps against 1/||W(0)||^2: "
+                       f"the rise of ϱ over the first {RISE_WINDOW} steps against 1/||W(0)||^2: "
                        "Spearman >= 0.8 and log-log slope in [0.7, 1.3]")
 
 

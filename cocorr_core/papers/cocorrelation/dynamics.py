@@ -47,7 +47,8 @@ def rho_log_derivative(n_samples: int = 1) -> dict[str, sp.Expr]:
 
     n_samples = 1 is the linear network (N_a = ‖aᵀW‖², N_W = ‖W‖₂²); n_samples > 1 is the
     RMS co-correlation of the ReLU network (paper §3.5, with ‖a‖ = 1). Returns ϱ, dϱ/dt, the
-    log-derivative form and their simplified difference (0).
+    log-derivative form and their simplified difference (0): sympy t, cocorrelation,
+    d_cocorrelation_dt, log_form, difference.
     """
     check_range("n_samples", n_samples, lo=1, integer=True)
     t = sp.Symbol("t", real=True)
@@ -67,7 +68,8 @@ def rho_log_derivative(n_samples: int = 1) -> dict[str, sp.Expr]:
 def hellmann_feynman_2x2() -> dict[str, sp.Expr]:
     """Top eigenvalue λ(t) of a symmetric M(t) = [[p, r], [r, s]] and the Hellmann–Feynman
     form vᵀṀv / vᵀv with v its eigenvector; `difference` = dλ/dt − vᵀṀv/vᵀv (simplifies to 0
-    wherever the top eigenvalue is simple, i.e. (p − s)² + 4r² > 0)."""
+    wherever the top eigenvalue is simple, i.e. (p − s)² + 4r² > 0). Returns sympy t, M,
+    lambda_max, v, eigen_residual (0), dlambda_dt, hellmann_feynman, difference."""
     t = sp.Symbol("t", real=True)
     p, r, s = (sp.Function(name, real=True)(t) for name in ("p", "r", "s"))
     M = sp.Matrix([[p, r], [r, s]])
@@ -92,6 +94,8 @@ def linear_rate_decomposition(m: int = 3, d: int = 2) -> dict[str, sp.Expr]:
     ① = η((aᵀa)² − (aᵀv)²) sᵀx̃ (the paper's η(1 − (aᵀv)²)Σx̃(τ)ᵀx̃(t) when ‖a‖ = 1),
     ② = aᵀW(0)x̃ · aᵀa − vᵀW(0)x̃ · aᵀv.  `residual` = half_dA − half_dW − ① − ② expands to 0 for
     every vector v: the eigenvector property is used only by Hellmann–Feynman.
+    Returns these sympy objects: eta, W0, a, v, s, xt, half_dA, half_dW, term1, term2,
+    term1_paper, residual.
     """
     check_range("m", m, lo=1, integer=True)
     check_range("d", d, lo=1, integer=True)
@@ -117,9 +121,10 @@ def linear_rate_closed_form(d: int = 3) -> dict[str, sp.Expr]:
     """Exact ϱ for a width-2 linear network along the GD direction, W(h) = W + h·a x̃ᵀ.
 
     With m = 2 the top eigenvalue of WWᵀ has a closed form, so ϱ(h) = ‖aᵀW(h)‖/‖W(h)‖₂ is an
-    explicit expression. Returns ϱ(h), its h-derivative at h = 0 (`d_cocorrelation_dh`), and the
-    theorem's form ϱ·C with C = aᵀẆWᵀa/‖aᵀW‖² − vᵀẆWᵀv/‖W‖² (`rho_C`, v the top
-    eigenvector): the two agree at every point with a simple top eigenvalue.
+    explicit expression. Returns ϱ(h) (`cocorrelation_h`), its h-derivative at h = 0
+    (`d_cocorrelation_dh`), and the theorem's form ϱ·C with C = aᵀẆWᵀa/‖aᵀW‖² − vᵀẆWᵀv/‖W‖²
+    (`cocorrelation_C`, v the top eigenvector): the two agree at every point with a simple top
+    eigenvalue. Also h, W (2×d), a, xt, cocorrelation, C; d: input dimension.
     """
     check_range("d", d, lo=1, integer=True)
     h = sp.Symbol("h", real=True)
@@ -149,7 +154,7 @@ def bound_gap_symbolic() -> dict[str, sp.Expr]:
     """Step 1's inequality. With N_a = ‖aᵀW‖² ≤ N_W = ‖W‖² and Ḋ_a = d‖aᵀW‖²/dt,
     Ḋ_W = d‖W‖²/dt:  C = Ḋ_a/(2N_a) − Ḋ_W/(2N_W) and the bound is (Ḋ_a − Ḋ_W)/(2N_W).
     `gap` = C − bound factors as Ḋ_a (N_W − N_a)/(2 N_a N_W): the bound holds iff Ḋ_a ≥ 0
-    (or N_a = N_W, i.e. ϱ = 1)."""
+    (or N_a = N_W, i.e. ϱ = 1). Returns sympy C, bound, gap, claimed_gap."""
     Na, NW = sp.symbols("N_a N_W", positive=True)
     dA, dW = sp.symbols("Ddot_a Ddot_W", real=True)
     C = dA / (2 * Na) - dW / (2 * NW)
@@ -160,7 +165,8 @@ def bound_gap_symbolic() -> dict[str, sp.Expr]:
 
 def frozen_pattern_derivative(m: int = 2, d: int = 2) -> dict[str, sp.Expr]:
     """Theorem 5.5 with Ḋ = 0: for W(t) = W + t·G and a fixed 0/1 diagonal D,
-    d/dt ‖WᵀDa‖² at t = 0 equals 2 aᵀD G WᵀD a (`difference` expands to 0)."""
+    d/dt ‖WᵀDa‖² at t = 0 equals 2 aᵀD G WᵀD a (`difference` expands to 0).
+    Symbolic W, G (m×d), a (m); returns sympy t, N_a, dN_a_dt, formula, difference."""
     t = sp.Symbol("t", real=True)
     W = sp.Matrix(m, d, lambda i, j: sp.Symbol(f"w{i + 1}_{j + 1}", real=True))
     G = sp.Matrix(m, d, lambda i, j: sp.Symbol(f"g{i + 1}_{j + 1}", real=True))
@@ -244,7 +250,10 @@ def top_eig_rank2(lam0: torch.Tensor, V0: torch.Tensor, B: torch.Tensor, Q: torc
 
 class LinearSpectrum:
     """‖W‖₂ and its singular vectors for W = W(0) + a gᵀ (the linear network under GD, where
-    g = η Σ_{τ<t} x̃(τ)), from one eigh of the Gram of W(0) on its smaller side."""
+    g = η Σ_{τ<t} x̃(τ)), from one eigh of the Gram of W(0) on its smaller side.
+
+    W0 (K, m, d), a (K, m); calling it with g (K, d) returns (λ = ‖W‖₂² (K,), v (K, m), u (K, d)).
+    """
 
     def __init__(self, W0: torch.Tensor, a: torch.Tensor):
         self.W0, self.a = W0, a
@@ -304,6 +313,9 @@ def linear_rate_terms(W: torch.Tensor, a: torch.Tensor, xt: torch.Tensor, *, W0:
     v, u the top singular vectors of W (dense eigh here). With W0 and s (W = W0 + η a sᵀ) also
     returns ① (`term1`), ② (`term2`), `acute` = sᵀx̃ and the decomposition residual
     half_dA − half_dW − ① − ②, which is zero up to rounding.
+    W0 (K, m, d), s (K, d). Returns a dict of (K,) tensors: cocorrelation, C, pred = ηCϱ, N_a,
+    N_W, aTv2, half_dA, half_dW (+ acute, term1, term2, decomp_residual, bound, main_term,
+    rem_term with W0 and s).
     """
     K, m, d = W.shape
     side = "m" if m <= d else "d"
@@ -326,7 +338,8 @@ def top_eigpairs(matvec, shape: tuple[int, int], dim: int, *, like: torch.Tensor
                  warm: torch.Tensor | None = None, tol: float = EIG_TOL) -> tuple[torch.Tensor, torch.Tensor]:
     """Top eigenvalue and unit eigenvector of K×n symmetric PSD operators by block Lanczos
     (`measures.top_eigenvalues`), warm-started from the previous GD step's vectors.
-    matvec(V, idx) maps (K, n', 1, dim) → (K, n', 1, dim). Returns λ (K, n), v (K, n, dim)."""
+    matvec(V, idx) maps (K, n', 1, dim) → (K, n', 1, dim); shape = (K, n); `like` gives dtype and
+    device; warm (K, n, dim) start vectors; tol as in `top_eigenvalues`. Returns λ (K, n), v (K, n, dim)."""
     if warm is not None:
         warm = warm[:, :, None, :]
     lam, _, vecs, _ = top_eigenvalues(matvec, shape, dim, dtype=like.dtype, device=like.device,
@@ -339,7 +352,8 @@ def relu_pattern_norms(W: torch.Tensor, D: torch.Tensor, *, vectors: bool = True
                        warm: torch.Tensor | None = None):
     """λ_x = ‖D_xW‖₂² for stacked W (K, m, d) and patterns D (K, n, m), and (if `vectors`) the
     top left-singular vectors v_x (K, n, m). Exact eigh of D_xWWᵀD_x when m ≤ DENSE_MAX,
-    else warm-started Lanczos on the smaller side."""
+    else warm-started Lanczos on the smaller side (warm: earlier v_x (K, n, m)).
+    Returns (λ (K, n), v (K, n, m) or None)."""
     K, m, d = W.shape
     n = D.shape[1]
     if m <= DENSE_MAX:
@@ -379,7 +393,9 @@ def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: tor
     C = mean ½Ṅ_a / mean N_a − mean ½Ṅ_W / mean N_W with
       ½Ṅ_a(x) = aᵀD_x G WᵀD_x a,  ½Ṅ_W(x) = v_xᵀD_x G WᵀD_x v_x (Hellmann–Feynman),
     v_x the top left-singular vector of D_xW. D defaults to W's own pattern on X.
-    Returns ϱ, C, pred = ηCϱ, the per-sample N_a, N_W, vectors `vecs` and `D`.
+    W (K, m, d), a (K, m), Gdir (K, m, d), D (K, n, m), warm (K, n, m): earlier v_x.
+    Returns ϱ, C, pred = ηCϱ (K,), the per-sample N_a, N_W (K, n), vectors `vecs` (K, n, m)
+    and `D` (K, n, m).
     """
     if D is None:
         D = activation_derivative(torch.einsum("nd,kmd->knm", X, W), "relu")
@@ -400,7 +416,9 @@ def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: tor
 
 def relu_cocorrelation(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor,
                        warm: torch.Tensor | None = None) -> torch.Tensor:
-    """RMS co-correlation (K,) of stacked ReLU networks with the activation pattern D (K, n, m)."""
+    """RMS co-correlation (K,) of stacked ReLU networks with the activation pattern D (K, n, m).
+
+    W (K, m, d), a (K, m); warm (K, n, m): start vectors for the Lanczos solves (m > DENSE_MAX)."""
     Na = ((D * a[:, None, :]) @ W).square().sum(-1)
     lam, _ = relu_pattern_norms(W, D, vectors=W.shape[1] > DENSE_MAX, warm=warm)
     return (Na.mean(1) / ((a * a).sum(-1) * lam.mean(1))).sqrt()
@@ -446,6 +464,10 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     half_dA (½ d‖aᵀW‖²/dt per unit η), aTv2, N_W (‖W‖₂²), xt_norm, loss, rem_bound
     ((1/n)Σ‖W(0)xᵢ‖), and every `probe_every` steps err_1, err_<scale> = |ϱ(W + h·η a x̃ᵀ) − ϱ −
     h·ηCϱ| for h = 1 and each probe scale (the one-step error at smaller step sizes).
+
+    X (n, d) inputs (unit-norm in the theory setting), y (n,) in {0, 1}; qs, seeds: one pair per
+    network (K of them). Returns one row per (member, step t < steps): activation, width, q, seed,
+    step + the columns above.
     """
     _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales)
     dev = resolve_device(device)
@@ -510,6 +532,10 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     (over the evaluation inputs),
     loss, and every `probe_every` steps err_1, err_<scale>: the frozen-pattern one-step error
     |ϱ_D(W + h·ηG) − ϱ − h·ηCϱ|.
+
+    X (n, d) inputs (unit-norm in the theory setting), y (n,) in {0, 1}; qs, seeds: one pair per
+    network (K of them). Returns one row per (member, step t < steps): activation, width, q, seed,
+    step + the columns above.
     """
     _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales)
     dev = resolve_device(device)
@@ -591,10 +617,12 @@ def _table(activation: str, prof: str, device: str) -> pd.DataFrame:
 
 
 def linear_dynamics_table(profile: str | None = None, device="auto") -> pd.DataFrame:
-    """Theorem 5.3's per-step records for every width and q of the profile (memoised)."""
+    """Theorem 5.3's per-step records for every width and q of the profile (memoised): the rows of
+    `simulate_linear` for every linear width, concatenated."""
     return _table("linear", profile_name(profile), str(device)).copy()
 
 
 def relu_dynamics_table(profile: str | None = None, device="auto") -> pd.DataFrame:
-    """Theorem 5.5's per-step records for every ReLU width and q of the profile (memoised)."""
+    """Theorem 5.5's per-step records for every ReLU width and q of the profile (memoised): the rows
+    of `simulate_relu` for every ReLU width, concatenated."""
     return _table("relu", profile_name(profile), str(device)).copy()

@@ -76,7 +76,8 @@ def _seeds(prof: Profile, seeds: Sequence[int] | int | None) -> list[int]:
 
 
 def code_base(prof: Profile, device: str = "auto") -> RunConfig:
-    """The authors' code setting at the profile's sizes."""
+    """The authors' code setting at the sizes of `prof`: one RunConfig (two-layer net, code head,
+    PGD at ε = ATTACK_EPS, no AutoAttack: attack_n = 0); `device` is stored in it."""
     return RunConfig(
         model="two_layer", head="code", dataset="mnist", loss="ce", optimizer="sgd",
         lr=prof.lr, batch_size=prof.batch_size, epochs=prof.epochs,
@@ -88,7 +89,10 @@ def code_base(prof: Profile, device: str = "auto") -> RunConfig:
 def code_grid(prof: Profile, device: str = "auto", seeds: Sequence[int] | int | None = None,
               widths: Sequence[int] | None = None, qs: Sequence[float] | None = None) -> list[RunConfig]:
     """activation × width × q × seed in the code setting. Every run gets batched PGD at the end;
-    the q = 0.25 runs (Fig. 1) also get AutoAttack on `attack_n` images."""
+    the q = 0.25 runs (Fig. 1) also get AutoAttack on `attack_n` images.
+
+    seeds: a count or a list (None: the profile's); widths, qs: None for the profile's.
+    Returns the list of RunConfig."""
     base = code_base(prof, device)
     cfgs = grid(base, activation=ACTIVATIONS_SHOWN, width=widths or prof.widths, q=qs or prof.qs,
                 seed=_seeds(prof, seeds))
@@ -96,7 +100,9 @@ def code_grid(prof: Profile, device: str = "auto", seeds: Sequence[int] | int | 
 
 
 def theory_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
-    """The theory setting: binary unit-norm MNIST (0 vs 1), ±1/√m head, BCE, full-batch GD."""
+    """The theory setting: binary unit-norm MNIST (0 vs 1), ±1/√m head, BCE, full-batch GD.
+
+    Returns a RunConfig per activation × width × q of `prof`, seed 0."""
     base = RunConfig(
         model="two_layer", head="theory", dataset="mnist_binary", loss="bce", optimizer="gd",
         lr=THEORY_LR, batch_size=prof.theory_n, epochs=prof.theory_steps,
@@ -107,19 +113,21 @@ def theory_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
 
 
 def beyond_seed_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
-    """Repeated seeds on a small part of the grid (all of it at the paper profile)."""
+    """Repeated seeds on a small part of the grid (all of it at the paper profile): the code-grid
+    RunConfigs of max(2, prof.seeds) seeds."""
     n_seeds = max(2, prof.seeds)
     widths = prof.widths if prof.name == "paper" else (prof.widths[0], prof.widths[len(prof.widths) // 2])
     return code_grid(prof, device, seeds=n_seeds, widths=widths)
 
 
 def resnet_data_name() -> str:
-
+    """The ResNets' dataset: "cifar10" when CIFAR-10 is on disk, else "mnist32" (its stand-in)."""
     return "cifar10" if data.cifar10_available() else "mnist32"
 
 
 def resnet_configs(prof: Profile, device: str = "auto") -> list[RunConfig]:
-    """ResNet-50 and Wide-ResNet-50-2, frozen classifier, Adam lr 5e-4, one config per cut."""
+    """ResNet-50 and Wide-ResNet-50-2, frozen classifier, Adam lr 5e-4, one config per cut:
+    four RunConfigs (model × cut) at the sizes of `prof`."""
     base = RunConfig(
         model="resnet50", activation="relu", width=1, q=0.0, head="code", dataset=resnet_data_name(),
         n_train=prof.resnet_train_n, n_test=prof.resnet_measure_n, optimizer="adam", loss="ce",
@@ -134,7 +142,8 @@ def figure_configs(figure: str, profile: str | None = None, device: str = "auto"
     """The runs behind one figure at a profile's sizes.
 
     fig1, fig3, fig4, fig5, fig6 all return the shared code grid (they are views of it).
-    "beyond" returns the extra seeds and the theory-setting runs.
+    "beyond" returns the extra seeds and the theory-setting runs. `figure`: one of FIGURES;
+    `profile`: None for the active one; `seeds` as in `code_grid`. Returns a list of RunConfig.
     """
     _check_figure(figure)
     prof = get_profile(profile)
@@ -147,7 +156,8 @@ def figure_configs(figure: str, profile: str | None = None, device: str = "auto"
 
 def group_key(cfg: RunConfig) -> str:
     """Configs with equal keys train as one batched ensemble: everything but q, seed and
-    the AutoAttack sample size (and, for ResNets, the cut: one training serves every cut)."""
+    the AutoAttack sample size (and, for ResNets, the cut: one training serves every cut).
+    Returns the key of that reduced config (a str)."""
     d = cfg.to_dict()
     for name in ("q", "seed", "attack_n", "device"):
         d.pop(name)
@@ -157,6 +167,7 @@ def group_key(cfg: RunConfig) -> str:
 
 
 def group_configs(configs: Sequence[RunConfig]) -> list[list[RunConfig]]:
+    """`configs` split by `group_key`, in first-seen order: one list per batched training."""
     groups: dict[str, list[RunConfig]] = {}
     for cfg in configs:
         groups.setdefault(group_key(cfg), []).append(cfg)
@@ -189,6 +200,8 @@ def _two_layer_data(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
 def measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
     """ϱ, ρ, relative spread, 𝔖(f) (certified per-sample norms) and clean accuracy, per member.
 
+    model: a TwoLayerEnsemble of K members; X (n, d) inputs, y (n,) labels. Returns a dict
+    cocorrelation, norm_correlation, rel_spread, dirichlet_full, test_accuracy → float64 (K,), CPU.
     A diverging member (weights blown up) can make the batched eigensolver fail; then every
     member is measured alone and the ones that fail get NaN, so the others keep their curves."""
     try:
@@ -340,7 +353,9 @@ def _run_resnet(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
 
 
 def run_group(configs: Sequence[RunConfig]) -> list[RunOutcome]:
-    """Train one group (configs with one `group_key`) together and measure it every epoch."""
+    """Train one group (configs with one `group_key`) together and measure it every epoch.
+
+    Returns one RunOutcome per config, in order (metrics: epoch, metric, value)."""
     configs = list(configs)
     if not configs:
         return []
@@ -365,8 +380,10 @@ def outcomes_table(outcomes: Sequence[RunOutcome]) -> pd.DataFrame:
 
 
 def load_figure(figure: str, profile: str | None = None, device: str = "auto") -> pd.DataFrame:
-    """The tidy table of a figure from the result store (trains what is missing)."""
+    """The tidy table of a figure from the result store (trains what is missing).
 
+    figure: one of FIGURES. One row per run × epoch × metric: run, epoch, metric, value, status
+    + config columns (activation, width, q, seed, …); runs from the store also carry failed_epoch."""
     if figure == "fig2":
         return resnet_table(profile, device)
     return load_or_run(figure_configs(figure, profile, device), runner=run_group, group_key=group_key,
@@ -374,8 +391,8 @@ def load_figure(figure: str, profile: str | None = None, device: str = "auto") -
 
 
 def resnet_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
-    """Fig. 2's table, memoised in the result store."""
-
+    """Fig. 2's table, memoised in the result store: run, epoch, metric (cocorrelation,
+    test_accuracy, train_loss), value, status + config columns (model, cut, …)."""
     cfgs = figure_configs("fig2", profile, device)
     params = {"configs": [c.key() for c in cfgs], "dataset": cfgs[0].dataset}
     return store_table("fig2_resnets", params, lambda: outcomes_table(
@@ -384,8 +401,9 @@ def resnet_table(profile: str | None = None, device: str = "auto") -> pd.DataFra
 
 def estimator_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
     """ϱ along training measured two ways: certified per-sample norms (ours) and the authors'
-    30-step power iteration. Code setting, q ∈ {min q, 0.25}, the narrowest and the second-widest width."""
+    30-step power iteration. Code setting, q ∈ {min q, 0.25}, the narrowest and the second-widest width.
 
+    One row per (epoch, member): epoch, activation, width, q, ours, authors, bias = authors − ours."""
     prof = get_profile(profile)
     qs = sorted({min(prof.qs), FIG1_Q})
     widths = sorted({prof.widths[0], prof.widths[-2]})

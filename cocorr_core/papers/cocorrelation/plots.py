@@ -45,6 +45,11 @@ def _empty(ax, text="no runs at this profile"):
 
 # ---------------------------------------------------------------------------- Fig. 1
 def fig1(df: pd.DataFrame, prof: Profile):
+    """Fig. 1: AutoAttack robust accuracy and 𝔖(f) against width at q = 0.25, robust accuracy
+    against 𝔖(f), and ϱ along training per width (linear and ReLU).
+
+    df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
+    prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axd = plt.subplot_mosaic([["a", "a", "b", "b", "s", "s"], ["c", "c", "c", "d", "d", "d"]],
                                   figsize=(15, 8.5), layout="constrained")
     styles = {"linear": ("tab:blue", "o"), "relu": ("tab:red", "s")}
@@ -101,6 +106,9 @@ def _rho_by_width(ax, df, act, q, metric="cocorrelation", ylabel="co-correlation
 
 # ---------------------------------------------------------------------------- Fig. 2
 def fig2(df: pd.DataFrame, prof: Profile):
+    """Fig. 2: ϱ along training of ResNet-50 and Wide-ResNet-50-2 at both cuts, with the authors'
+    values. df: Fig. 2's tidy table (run, epoch, metric, value, status + config columns incl. model,
+    cut, dataset); prof: the Profile named in the title. Returns a matplotlib Figure."""
     models = ["resnet50", "wide_resnet50_2"]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained", sharey=True)
     dataset = str(df["dataset"].iloc[0]) if "dataset" in df.columns and len(df) else "?"
@@ -128,11 +136,17 @@ def fig2(df: pd.DataFrame, prof: Profile):
 
 # ---------------------------------------------------------------------------- Fig. 3
 def fig3_widths(prof: Profile, available: Sequence[int]) -> list[int]:
+    """The paper's Fig. 3 widths (32, 512, 2048, 8192) when all are in `available`, else every
+    available width, sorted; `prof` is not used."""
     wanted = [w for w in PAPER_FIG3_WIDTHS if w in set(available)]
     return wanted if len(wanted) == len(PAPER_FIG3_WIDTHS) else sorted(available)
 
 
 def fig3(df: pd.DataFrame, prof: Profile, setting: str = CODE_SETTING):
+    """Fig. 3: ϱ along training for every q, one panel per activation × width (`fig3_widths`).
+
+    df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
+    prof: the Profile named in the title; setting: the title's setting line. Returns a Figure."""
     avail = sorted(select(df, "cocorrelation")["width"].unique())
     widths = fig3_widths(prof, avail)
     acts = ["relu", "linear"]
@@ -156,6 +170,10 @@ def fig3(df: pd.DataFrame, prof: Profile, setting: str = CODE_SETTING):
 
 # ---------------------------------------------------------------------------- Fig. 4
 def fig4(df: pd.DataFrame, prof: Profile):
+    """Fig. 4: heatmaps over width × q of the clean test accuracy and ϱ at the last epoch.
+
+    df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
+    prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), layout="constrained")
     for i, act in enumerate(("linear", "relu")):
         for j, (metric, label, cmap) in enumerate((("test_accuracy", "clean test accuracy", "viridis"),
@@ -184,6 +202,10 @@ def fig4(df: pd.DataFrame, prof: Profile):
 
 # ---------------------------------------------------------------------------- Fig. 5
 def fig5(df: pd.DataFrame, prof: Profile):
+    """Fig. 5: relative spread √var/μ and ρ along training per width at q = 0.25.
+
+    df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
+    prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), layout="constrained", squeeze=False)
     for i, act in enumerate(("linear", "relu")):
         _rho_by_width(axes[i, 0], df, act, FIG1_Q, "rel_spread", "relative spread √var/μ")
@@ -197,6 +219,11 @@ def fig5(df: pd.DataFrame, prof: Profile):
 
 # ---------------------------------------------------------------------------- Fig. 6
 def fig6(df: pd.DataFrame, prof: Profile):
+    """Fig. 6: accumulated change ϱ(last) − ϱ(start) against width, one line per q, for start = 1
+    (as the paper) and start = 0 (initialisation), per activation.
+
+    df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
+    prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axes = plt.subplots(2, 2, figsize=(12, 8), layout="constrained", squeeze=False)
     for i, act in enumerate(("relu", "linear")):
         for j, start in enumerate((1, 0)):
@@ -221,7 +248,10 @@ def fig6(df: pd.DataFrame, prof: Profile):
 
 # ---------------------------------------------------------------------------- beyond the paper
 def beyond_seeds(df: pd.DataFrame, prof: Profile):
-    """ϱ vs epoch, mean ± sd over seeds, one panel per (activation, width), one band per q."""
+    """ϱ vs epoch, mean ± sd over seeds, one panel per (activation, width), one band per q.
+
+    df: the "beyond" tidy table (run, epoch, metric, value, status + config columns incl. seed,
+    head; only head "code" is drawn); prof: the Profile named in the title. Returns a Figure."""
     rows = select(df, "cocorrelation", head="code") if "head" in df.columns else select(df, "cocorrelation")
     c = _mean_curves(rows, "cocorrelation")
     n_seeds = rows["seed"].nunique()
@@ -245,7 +275,10 @@ def beyond_seeds(df: pd.DataFrame, prof: Profile):
 
 
 def beyond_robustness(df: pd.DataFrame, prof: Profile):
-    """Batched PGD robust accuracy against final ϱ over the whole width × q grid."""
+    """Batched PGD robust accuracy against final ϱ over the whole width × q grid.
+
+    df: the "beyond" tidy table (run, epoch, metric, value, status + config columns incl. head;
+    only head "code" is drawn); prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained", squeeze=False)
     for ax, act in zip(axes[0], ("linear", "relu")):
         rho = final(df, "cocorrelation", activation=act, head="code")
@@ -265,7 +298,10 @@ def beyond_robustness(df: pd.DataFrame, prof: Profile):
 
 
 def estimator_bias(table: pd.DataFrame, prof: Profile):
-    """ϱ from certified norms vs the authors' 30-step power iteration, along training."""
+    """ϱ from certified norms vs the authors' 30-step power iteration, along training.
+
+    table: `experiments.estimator_table` (epoch, activation, width, q, ours, authors, bias);
+    prof: the Profile named in the title. Returns a matplotlib Figure."""
     cells = sorted({(a, w, q) for a, w, q in zip(table["activation"], table["width"], table["q"])})
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), layout="constrained")
     colors = _cmap(len(cells))
@@ -286,7 +322,10 @@ def estimator_bias(table: pd.DataFrame, prof: Profile):
 
 
 def theory_vs_code(code: pd.DataFrame, theory: pd.DataFrame, prof: Profile):
-    """Figs 1c/1d (ϱ per width at q = 0.25) and Fig. 3's q-dependence, in both settings."""
+    """Figs 1c/1d (ϱ per width at q = 0.25) and Fig. 3's q-dependence, in both settings.
+
+    code, theory: tidy tables (run, epoch, metric, value, status + config columns) of the code
+    grid and the theory grid; prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5), layout="constrained", squeeze=False)
     for i, (name, df) in enumerate((("code", code), ("theory", theory))):
         for j, act in enumerate(("linear", "relu")):
@@ -314,6 +353,7 @@ def theory_vs_code(code: pd.DataFrame, theory: pd.DataFrame, prof: Profile):
 
 
 def beyond(df: pd.DataFrame, prof: Profile):
+    """The "beyond" figure: `beyond_seeds(df, prof)`, a matplotlib Figure."""
     return beyond_seeds(df, prof)
 
 
@@ -322,6 +362,9 @@ PLOTTERS = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5
 
 
 def plot_figure(figure: str, df: pd.DataFrame, profile: str | None = None):
-    """The matplotlib Figure of `figure` (a key of PLOTTERS) drawn from its tidy table."""
+    """The matplotlib Figure of `figure` (a key of PLOTTERS) drawn from its tidy table.
+
+    df: the figure's tidy table (run, epoch, metric, value, status + config columns), as from
+    `experiments.load_figure`; profile: None for the active one."""
     check_choice("figure", figure, tuple(PLOTTERS))
     return PLOTTERS[figure](df, get_profile(profile))

@@ -76,7 +76,7 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str | None = None) -> Profile:
-    """The Profile object for `name` (see `profile_name`)."""
+    """The Profile object for `name` (see `profile_name`; None: the active profile)."""
     return by_profile(PROFILES, name)
 
 
@@ -85,13 +85,15 @@ BIBKEY = "wang2024implicit"
 
 
 def result_store(root: str | os.PathLike | None = None) -> ResultStore:
-    """The result store of this paper's runs (namespace: shared layers + this paper)."""
+    """The result store of this paper's runs (namespace: shared layers + this paper); `root`:
+    its directory (None: $COCORR_RESULTS, else ~/.cache/cocorr/results)."""
     return ResultStore(root, paper=PAPER)
 
 
 def store_table(kind: str, params: dict[str, Any], compute: Callable[[], pd.DataFrame],
                 profile: str | None = None) -> pd.DataFrame:
-    """`runs.store.cached_table` in this paper's namespace."""
+    """`runs.store.cached_table` in this paper's namespace: the DataFrame stored under (`kind`,
+    `params`, profile), or `compute()`'s result, stored first. profile: None for the active one."""
     return cached_table(kind, params, compute, profile=profile, paper=PAPER)
 
 
@@ -194,5 +196,6 @@ DYNAMICS: dict[str, DynamicsSettings] = {
 
 
 def dynamics_settings(profile: str | None = None) -> DynamicsSettings:
-    """quick: a few widths on two CPU cores; paper: the paper's width range (meant for a GPU)."""
+    """The DynamicsSettings of `profile` (None: the active one). quick: a few widths on two CPU
+    cores; paper: the paper's width range (meant for a GPU)."""
     return by_profile(DYNAMICS, profile)

@@ -12,7 +12,11 @@ CELL = ("activation", "width", "q", "seed")
 
 def select(df: pd.DataFrame, metric: str | None = None, **where: Any) -> pd.DataFrame:
     """Rows of successful runs, optionally one metric and column == value filters (floats compared
-    with a tolerance, so q=0.25 matches 0.25000000001)."""
+    with a tolerance, so q=0.25 matches 0.25000000001; a list matches any of its values; None
+    skips the filter).
+
+    df: tidy table (run, epoch, metric, value, status + config columns) → its matching rows, same
+    columns."""
     out = df
     if "status" in out.columns:
         out = out[out["status"] == "ok"]
@@ -31,7 +35,10 @@ def select(df: pd.DataFrame, metric: str | None = None, **where: Any) -> pd.Data
 
 
 def final(df: pd.DataFrame, metric: str, **where: Any) -> pd.DataFrame:
-    """Each run's value of `metric` at its last recorded epoch: CELL columns + value."""
+    """Each run's value of `metric` at its last recorded epoch; `where` as in `select`.
+
+    tidy table (run, epoch, metric, value + config columns) → one row per run: activation, width,
+    q, seed, epoch, value."""
     rows = select(df, metric, **where)
     if rows.empty:
         return pd.DataFrame(columns=[*CELL, "epoch", "value"])
@@ -40,14 +47,20 @@ def final(df: pd.DataFrame, metric: str, **where: Any) -> pd.DataFrame:
 
 
 def at_epoch(df: pd.DataFrame, metric: str, epoch: int, **where: Any) -> pd.DataFrame:
-    """Each run's value of `metric` at `epoch`: CELL columns + value."""
+    """Each run's value of `metric` at `epoch`; `where` as in `select`.
+
+    tidy table (run, epoch, metric, value + config columns) → one row per run measured at `epoch`:
+    activation, width, q, seed, value."""
     rows = select(df, metric, **where)
     return rows[rows["epoch"] == epoch][[*CELL, "value"]].reset_index(drop=True)
 
 
 def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrelation",
                        **where: Any) -> pd.DataFrame:
-    """ϱ(last epoch) − ϱ(start) per run (the paper's Fig. 6 uses start = 1; start = 0 is initialisation)."""
+    """ϱ(last epoch) − ϱ(start) per run (the paper's Fig. 6 uses start = 1; start = 0 is initialisation).
+
+    tidy table (run, epoch, metric, value + config columns) → one row per run: activation, width,
+    q, seed, epoch (the last), value_last, value_start, delta."""
     last = final(df, metric, **where)
     first = at_epoch(df, metric, start, **where)
     merged = last.merge(first, on=list(CELL), suffixes=("_last", "_start"))
@@ -57,5 +70,8 @@ def accumulated_change(df: pd.DataFrame, start: int = 1, metric: str = "cocorrel
 
 def mean_over_seeds(table: pd.DataFrame, value: str = "value",
                     by: Sequence[str] = ("activation", "width", "q")) -> pd.DataFrame:
-    """Mean of `value` over seeds within each cell `by`."""
+    """Mean of `value` over seeds within each cell `by`.
+
+    table: one row per run with the `by` columns and `value` (e.g. from `final`) → one row per
+    cell: the `by` columns and the mean `value`."""
     return table.groupby(list(by), as_index=False)[value].mean()

@@ -47,6 +47,7 @@ def discrete_norm_model(n_atoms: int = 3) -> dict[str, tuple]:
     A_i = ||J_phi(varphi(x))||, B_i = ||J_varphi(x)||, C_i = ||J_{phi o varphi}(x)||.
     Any distribution of an empirical sample is of this form, so an identity that holds for
     every N holds for every sample the book measures.
+    Returns {"p", "A", "B", "C"}: tuples of `n_atoms` sympy expressions (n_atoms ≥ 2).
     """
     check_range("n_atoms", n_atoms, lo=2, integer=True)
     free = sp.symbols(f"p1:{n_atoms}", positive=True)
@@ -58,7 +59,9 @@ def discrete_norm_model(n_atoms: int = 3) -> dict[str, tuple]:
 
 
 def energy_terms(model: dict[str, tuple]) -> dict[str, sp.Expr]:
-    """Definitions 3.2, 4.2, 4.3 as expectations over the atoms of `model`."""
+    """Definitions 3.2, 4.2, 4.3 as expectations over the atoms of `model` (from
+    `discrete_norm_model`): sympy S_full, S_outer, S_inner, mu, var, cocorrelation,
+    norm_correlation, rel_spread."""
     p, A, B, C = model["p"], model["A"], model["B"], model["C"]
 
     def E(values):
@@ -84,7 +87,7 @@ def energy_terms(model: dict[str, tuple]) -> dict[str, sp.Expr]:
 
 def theorem45_identity(n_atoms: int = 3) -> dict[str, sp.Expr]:
     """Both sides of Theorem 4.5, squared, and their simplified difference (0 when the
-    theorem holds identically in p, A, B, C)."""
+    theorem holds identically in p, A, B, C), on `n_atoms` atoms: sympy lhs_sq, rhs_sq, difference."""
     t = energy_terms(discrete_norm_model(n_atoms))
     lhs = t["S_full"] ** 2
     rhs = (t["cocorrelation"] * sp.sqrt(1 + t["var"] / t["mu"] ** 2) * t["norm_correlation"]
@@ -96,7 +99,8 @@ def cauchy_schwarz_lagrange(n_atoms: int = 3) -> dict[str, sp.Expr]:
     """ρ <= 1 by the weighted Lagrange identity
     (sum p A^2)(sum p B^2) - (sum p A B)^2 = sum_{i<j} p_i p_j (A_i B_j - A_j B_i)^2.
     The right side is a sum of squares, so it is >= 0, with equality iff A_i B_j = A_j B_i
-    for all pairs, i.e. the two norms are proportional on the support (ρ = 1)."""
+    for all pairs, i.e. the two norms are proportional on the support (ρ = 1).
+    On `n_atoms` atoms; returns sympy gap, sum_of_squares and difference (expands to 0)."""
     m = discrete_norm_model(n_atoms)
     p, A, B = m["p"], m["A"], m["B"]
     gap = (sum(pi * a**2 for pi, a in zip(p, A)) * sum(pi * b**2 for pi, b in zip(p, B))
@@ -110,7 +114,8 @@ def cocorrelation_gap(n_atoms: int = 3) -> dict[str, sp.Expr]:
     """ϱ <= 1 from submultiplicativity C_i = t_i A_i B_i with 0 <= t_i <= 1:
     1 - ϱ^2 = sum p_i (1 - t_i^2) A_i^2 B_i^2 / sum p_i A_i^2 B_i^2, a ratio of
     non-negative terms; it is 0 iff t_i = 1 on every atom (the norm of the product equals
-    the product of the norms almost surely)."""
+    the product of the norms almost surely). On `n_atoms` atoms; returns sympy t (the t_i),
+    one_minus_cocorrelation_sq, claimed and difference (simplifies to 0)."""
     m = discrete_norm_model(n_atoms)
     p, A, B = m["p"], m["A"], m["B"]
     t = sp.symbols(f"t1:{n_atoms + 1}", nonnegative=True)
@@ -130,6 +135,8 @@ def linear_alignment_gap(rank: int = 3) -> dict[str, sp.Expr]:
       1 - ϱ^2 = sum_k (1 - s_k^2/s_1^2) c_k^2  >= (1 - s_2^2/s_1^2)(1 - c_1^2),
     so ϱ = 1 iff a lies in the top left-singular space, and ϱ -> 1 with a
     spectral gap forces (a^T v)^2 = c_1^2 -> 1.  Also ϱ^2 >= c_1^2.
+    `rank` singular values; returns sympy s, c, cocorrelation_sq, gap_form, gap_lower_bound,
+    difference (0) and cocorrelation_sq_minus_alignment.
     """
     check_range("rank", rank, lo=2, integer=True)
     s = sp.symbols(f"s1:{rank + 1}", positive=True)
@@ -148,7 +155,10 @@ def linear_alignment_gap(rank: int = 3) -> dict[str, sp.Expr]:
 def theorem45_factors(full: torch.Tensor, outer: torch.Tensor,
                       inner: torch.Tensor) -> dict[str, torch.Tensor]:
     """The factors of Theorem 4.5 from per-sample norms of shape (..., n), using the empirical
-    distribution (population moments: var divides by n, as the identity requires)."""
+    distribution (population moments: var divides by n, as the identity requires).
+
+    full, outer, inner (…, n), e.g. (K, n) → dict S_full, S_outer, S_inner, mu, var,
+    cocorrelation, norm_correlation, rhs, each (…) (e.g. (K,))."""
     prod = outer * inner
     mu = prod.mean(-1)
     second = (prod**2).mean(-1)
@@ -168,7 +178,8 @@ def linear_cocorrelation(W: torch.Tensor, a: torch.Tensor) -> dict[str, torch.Te
     """Exact ϱ = ||a^T W|| / (||a|| ||W||_2) and alignment (a^T v)^2 / ||a||^2 for
     stacked W (K, m, d) and heads a (K, m); v is W's top left-singular vector.
 
-    Uses the eigen-decomposition of the smaller Gram matrix (much faster than an SVD here)."""
+    Uses the eigen-decomposition of the smaller Gram matrix (much faster than an SVD here).
+    Returns a dict of (K,) tensors: cocorrelation, alignment, spectral_norm ‖W‖₂, head_norm ‖aᵀW‖."""
     K, m, d = W.shape
     a_norm = a.norm(dim=-1)
     head = torch.einsum("km,kmd->kd", a, W).norm(dim=-1)
@@ -200,6 +211,10 @@ def first_order_step_symbolic(d: int = 3) -> dict[str, sp.Expr]:
     2. sup_{||e|| <= r} (g^T e)^2 = r^2 ||g||^2: by the Lagrange identity
        ||g||^2 ||e||^2 - (g^T e)^2 = sum_{i<j} (g_i e_j - g_j e_i)^2 >= 0, attained at e = r g/||g||.
     3. Jensen: E[X] <= sqrt(E[X^2]) since E[X^2] - E[X]^2 = 1/2 sum_ij p_i p_j (X_i - X_j)^2.
+
+    d: input dimension. Returns sympy expressions: taylor, taylor_predicted, jensen_gap,
+    jensen_pairs, bound, and taylor_difference, lagrange_difference, maximiser_difference,
+    jensen_difference (each 0).
     """
     x = sp.symbols(f"x1:{d + 1}", real=True)
     e = sp.symbols(f"e1:{d + 1}", real=True)
@@ -238,7 +253,8 @@ def bce_input_gradient_symbolic(m: int = 2, d: int = 2) -> dict[str, sp.Expr]:
     """Input gradient of BCE(sig(u), y) with u = a^T sigma(W x), for a generic activation sigma.
 
     Returns sympy's own derivative, the closed form (sig(u) - y) W^T D a with
-    D = diag(sigma'(W x)), and their simplified difference (a zero vector)."""
+    D = diag(sigma'(W x)), and their simplified difference (a zero vector), for a symbolic
+    W (m×d), a (m), x (d): keys loss, autodiff, closed_form, difference, W, a, x, y."""
     W = sp.Matrix(m, d, lambda i, j: sp.Symbol(f"w_{i + 1}{j + 1}", real=True))
     a = sp.Matrix(m, 1, lambda i, _: sp.Symbol(f"a_{i + 1}", real=True))
     x = sp.Matrix(d, 1, lambda i, _: sp.Symbol(f"x_{i + 1}", real=True))
@@ -271,7 +287,9 @@ def bce_input_gradient(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: tor
 
 def loss_dirichlet_energy(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: torch.Tensor,
                           activation: str = "relu") -> torch.Tensor:
-    """S(L o f) = sqrt(E_x ||grad_x L||^2), per member (K,)."""
+    """S(L o f) = sqrt(E_x ||grad_x L||^2), per member (K,).
+
+    W (K, m, d), a (K, m), X (n, d), y (n,) in {0, 1}, as in `bce_input_gradient` → (K,)."""
     g = bce_input_gradient(W, a, X, y, activation)
     return (g.pow(2).sum(-1).mean(-1)).sqrt()
 
@@ -286,7 +304,8 @@ def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Te
     loss gradient, which maximises the first-order model) scaled to the sphere of radius r;
     normalised-gradient steps whose size decays linearly from r/2 to r/200 (large moves first,
     then refinement), projected back onto the ball. Returns
-    the best loss seen per radius and sample, (R, n)."""
+    the best loss seen per radius and sample, (R, n). X (n, d); radii: R values ≥ 0; init (n, d)
+    (None: a random direction); steps: ascent steps."""
     check_range("steps", steps, lo=1, integer=True)
     r = torch.as_tensor(list(radii), dtype=X.dtype, device=X.device)
     if (r < 0).any():
@@ -313,7 +332,10 @@ def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Te
 def first_order_bound_curve(natural: torch.Tensor, grad_norms: torch.Tensor,
                             radii: Sequence[float]) -> dict[str, torch.Tensor]:
     """The Theorem 4.1 bound R + r S(L o f) and the (tighter, pre-Jensen) first-order value
-    R + r E||grad_x L|| for every radius, from per-sample losses and gradient norms (n,)."""
+    R + r E||grad_x L|| for every radius, from per-sample losses and gradient norms (n,).
+
+    natural (n,), grad_norms (n,), radii: R values → dict radius, bound, first_order,
+    natural_risk, energy, each (R,)."""
     r = torch.as_tensor(list(radii), dtype=natural.dtype, device=natural.device)
     R = natural.mean()
     energy = grad_norms.pow(2).mean().sqrt()
@@ -323,7 +345,8 @@ def first_order_bound_curve(natural: torch.Tensor, grad_norms: torch.Tensor,
 
 def bound_crossover(radii: Sequence[float], robust: Sequence[float], bound: Sequence[float]) -> float:
     """Smallest radius at which the measured robust risk exceeds the bound, linearly
-    interpolated between grid points; nan if it never does on the grid, 0 if at the first."""
+    interpolated between grid points; nan if it never does on the grid, the first radius if it
+    does there already. radii, robust, bound: sequences of one length over the radius grid."""
     r, excess = np.asarray(radii, float), np.asarray(robust, float) - np.asarray(bound, float)
     above = np.flatnonzero(excess > 0)
     if above.size == 0:
@@ -343,7 +366,8 @@ def bound_crossover(radii: Sequence[float], robust: Sequence[float], bound: Sequ
 
 def chi_mean_symbolic() -> dict[str, sp.Expr]:
     """E||z|| for z ~ N(0, sigma^2 I_m) from the chi density, its second moment, and the
-    large-m expansion of E||z|| / (sigma sqrt(m)) in powers of 1/m."""
+    large-m expansion of E||z|| / (sigma sqrt(m)) in powers of 1/m. Returns sympy m, sigma, q,
+    density, mean, closed_form, mean_difference (0), second_moment, expansion, sigma_of_q."""
     m, sigma = sp.symbols("m sigma", positive=True)
     r = sp.Symbol("r", positive=True)
     density = r ** (m - 1) * sp.exp(-r**2 / 2) / (2 ** (m / 2 - 1) * sp.gamma(m / 2))  # chi_m
@@ -365,7 +389,9 @@ def chi_mean_symbolic() -> dict[str, sp.Expr]:
 
 
 def chi_mean(m: int | np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
-    """sigma sqrt(2) Gamma((m+1)/2) / Gamma(m/2), in log space (stable for large m)."""
+    """sigma sqrt(2) Gamma((m+1)/2) / Gamma(m/2), in log space (stable for large m).
+
+    m, sigma: scalars or arrays (broadcast) → ndarray E||z||, z ~ N(0, sigma^2 I_m)."""
     m = np.asarray(m, dtype=float)
     from scipy.special import gammaln
 
@@ -373,7 +399,9 @@ def chi_mean(m: int | np.ndarray, sigma: float | np.ndarray) -> np.ndarray:
 
 
 def lemmaB2_rate(m, n, q, delta: float = 0.05):
-    """The stated deviation rate sqrt(8 log(2n/delta) / m^(1+2q)) (constant taken as 1)."""
+    """The stated deviation rate sqrt(8 log(2n/delta) / m^(1+2q)) (constant taken as 1).
+
+    m, n, q: scalars or arrays (broadcast) → ndarray."""
     m, n = np.asarray(m, float), np.asarray(n, float)
     return np.sqrt(8.0 * np.log(2.0 * n / delta) / m ** (1.0 + 2.0 * np.asarray(q, float)))
 
@@ -387,6 +415,9 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
     covariance sigma^2 x_i^T x_j between samples); "iid" draws independent z_i, the lemma's
     hypothesis. The rows of Z = W X^T are i.i.d. N(0, sigma^2 X X^T), so Z is sampled as
     sigma * G L^T with L L^T = X X^T, batched over trials. One row per (setting, m, n, q, trial).
+
+    X (N, d) with unit-norm rows, N ≥ max(ns); widths, ns, qs: the grid. Columns: setting, width,
+    n, q, trial, mean_norm, target (m^-q), chi_mean, deviation, rate, within.
     """
     dev = resolve_device(device)
     check_range("trials", trials, lo=1, integer=True)
@@ -436,7 +467,7 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
 def gordon_bound(m, d: int, q) -> np.ndarray:
     """E||W(0)||_2 <= sigma (sqrt(m) + sqrt(d)) = (sqrt(m) + sqrt(d)) m^(-1/2-q) (Gordon's
     inequality for a Gaussian matrix with i.i.d. N(0, sigma^2) entries); an upper bound on the
-    expectation, tight as m, d -> infinity."""
+    expectation, tight as m, d -> infinity. m, q: scalars or arrays (broadcast), d an int → ndarray."""
     m = np.asarray(m, float)
     return (np.sqrt(m) + np.sqrt(d)) * m ** (-0.5 - np.asarray(q, float))
 
@@ -445,8 +476,8 @@ def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 
                         seeds: Sequence[int] = (0, 1, 2),
                         device: str | torch.device = "auto") -> pd.DataFrame:
     """Measured ||W(0)||_2 of the q-initialisation against Gordon's bound, one row per
-    (width, q, seed); W(0) comes from TwoLayerEnsemble.init (theory head)."""
-
+    (width, q, seed); W(0) comes from TwoLayerEnsemble.init (theory head).
+    Columns: width, q, seed, spectral_norm, gordon, ratio (= spectral_norm / gordon)."""
     rows = []
     for m in widths:
         qq = [q for q in qs for _ in seeds]
@@ -467,7 +498,8 @@ def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs:
     """Theory setting: linear two-layer nets aᵀWx (head ±1/√m), full-batch GD on BCE
     (`training.theory_gd`); all q of one width share the seed, so their W(0) differ only in scale.
     X (n, d) unit-norm inputs, y (n,) in {0, 1}. Exact ϱ, (aᵀv)², ‖W‖₂ and the loss at the
-    checkpoints; one row per (width, q, step)."""
+    checkpoints; one row per (width, q, step): width, q, step, cocorrelation, alignment,
+    spectral_norm, head_norm, train_loss."""
     dev = resolve_device(device)
     X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
     marks = {int(c) for c in checkpoints}
@@ -490,7 +522,11 @@ def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs:
 
 def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
     """Initial rise of ϱ per run: (ϱ(window) - ϱ(0)) / (lr * window) and the
-    relative rate (log ϱ(window) - log ϱ(0)) / (lr * window), next to 1/||W(0)||^2."""
+    relative rate (log ϱ(window) - log ϱ(0)) / (lr * window), next to 1/||W(0)||^2.
+
+    dyn: `linear_dynamics`' table (width, q, step, cocorrelation, spectral_norm, …) with steps 0
+    and `window` → one row per (width, q): width, q, norm0, cocorrelation0, rise, relative_rise,
+    inv_norm_sq."""
     start = dyn[dyn["step"] == 0].set_index(["width", "q"])
     end = dyn[dyn["step"] == window].set_index(["width", "q"])
     if end.empty:
@@ -512,8 +548,11 @@ def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_e
     """Theorem 4.1 in the theory setting: train one two-layer ReLU net a^T relu(W x) (head
     +-1/sqrt(m)) by full-batch GD on BCE, then on (X_eval, y_eval) compare, for every radius,
     the worst-case loss found by L2 ascent (mean over samples = empirical robust risk) with
-    the bound R + r S(L o f) and the first-order value R + r E||grad_x L||."""
+    the bound R + r S(L o f) and the first-order value R + r E||grad_x L||.
 
+    X (n, d), y (n,); X_eval (n′, d), y_eval (n′,); unit-norm inputs, labels in {0, 1}.
+    One row per radius: radius, bound, first_order, natural_risk, energy, robust_risk,
+    train_loss, eval_accuracy, width, q, steps, lr."""
     dev = resolve_device(device)
     model = TwoLayerEnsemble.init(X.shape[1], width, [q], [seed], head="theory", activation="relu",
                                   dtype=torch.float64, device=dev)
@@ -564,7 +603,10 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
     """Theorem 4.5 on random two-layer nets (both heads, both activations, every q of a few
     widths), with the exact per-sample norms of `measures.two_layer_norms`. One row per network:
     the Dirichlet energy, the right side from `measures.summarize`, the right side rebuilt here
-    from the same norms, ϱ, ρ and, for linear nets, the closed form ||a^T W|| / ||W||."""
+    from the same norms, ϱ, ρ and, for linear nets, the closed form ||a^T W|| / ||W||.
+    Columns: head, activation, width, q, dirichlet_full, rhs_summarize, rhs_factors, cocorrelation,
+    norm_correlation, rel_spread_pop, cocorrelation_closed_form, rel_err_summarize, rel_err_factors,
+    closed_form_err. Memoised in the result store."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
@@ -608,7 +650,8 @@ def thm45_table(profile: str | None = None, device: str | torch.device = "auto")
 
 
 def thm41_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
-    """The Theorem 4.1 experiment at the profile's sizes (see `thm41_experiment`)."""
+    """The Theorem 4.1 experiment at the profile's sizes (see `thm41_experiment` for the columns),
+    memoised in the result store."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
@@ -624,7 +667,8 @@ def thm41_table(profile: str | None = None, device: str | torch.device = "auto")
 
 
 def lemmaB2_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
-    """Monte Carlo of Lemma B.2 on unit-norm binary-MNIST inputs and on i.i.d. vectors."""
+    """Monte Carlo of Lemma B.2 on unit-norm binary-MNIST inputs and on i.i.d. vectors, memoised
+    (columns as in `lemmaB2_simulation`)."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
@@ -639,7 +683,8 @@ def lemmaB2_table(profile: str | None = None, device: str | torch.device = "auto
 
 
 def init_norm_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
-    """Measured ||W(0)||_2 against Gordon's bound over the profile's widths and q."""
+    """Measured ||W(0)||_2 against Gordon's bound over the profile's widths and q, memoised
+    (columns as in `init_spectral_norms`)."""
     sz = _sizes(profile)
     params = {"widths": sz["widths"], "qs": sz["qs"], "d": D_MNIST, "seeds": 3}
     return _cached("theory.init_norm", params,
@@ -649,7 +694,8 @@ def init_norm_table(profile: str | None = None, device: str | torch.device = "au
 
 
 def dynamics_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
-    """Linear-net GD trajectories of ϱ, (a^T v)^2 and ||W||_2 (theory setting)."""
+    """Linear-net GD trajectories of ϱ, (a^T v)^2 and ||W||_2 (theory setting), memoised
+    (columns as in `linear_dynamics`)."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
