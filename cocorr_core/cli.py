@@ -155,9 +155,13 @@ def _save_figure(fig: Any, path: Path) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .ground.paths import check_writable, default_root
+    from .ground.profiles import profile_name
+
+    check_writable(Path(args.out).expanduser() if args.out else default_root())   # before loading torch
+
     from .catalog import figure_paper
     from .ground.devices import resolve_device
-    from .ground.profiles import profile_name
     from .runs.sweep import load_sweep
 
     profile = profile_name(args.profile)
@@ -273,6 +277,10 @@ def _json_ready(obj: Any) -> Any:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from .ground.paths import check_writable, default_root
+
+    check_writable(default_root())   # before loading torch
+
     from .catalog import PAPERS, ledger
     from .runs.store import ResultStore
 

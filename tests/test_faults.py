@@ -17,8 +17,9 @@ import sweep_fakes as F
 
 from cocorr_core import catalog, cli, data
 from cocorr_core.ground.errors import EnvironmentFault
+from cocorr_core.ground.paths import StoreError
 from cocorr_core.runs import store as store_module
-from cocorr_core.runs.store import ResultStore, StoreError
+from cocorr_core.runs.store import ResultStore
 from cocorr_core.runs.sweep import load_sweep, run_sweep
 
 HERE = Path(__file__).resolve().parent
@@ -111,10 +112,12 @@ def test_a_bad_out_fails_before_any_training(fake_paper, tmp_path, capsys, make_
 
 
 def test_a_read_only_store_fails_before_any_training(fake_paper, tmp_path, capsys, monkeypatch):
-    def read_only(path, data):
+    from cocorr_core.ground import paths
+
+    def read_only(path, *args, **kwargs):
         raise OSError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(store_module, "_write_bytes", read_only)
+    monkeypatch.setattr(paths, "open", read_only, raising=False)
     assert cli.main(["run", "figA", "--device", "cpu", "--out", str(tmp_path)]) == 2
     assert "Read-only file system" in error_line(capsys)
     assert fake_paper.runner.calls == []

@@ -48,10 +48,10 @@ import pandas as pd
 from .. import __version__
 from ..ground.errors import ConfigError, UserError
 from ..ground.fingerprint import paper_fingerprint, shared_fingerprint
+from ..ground.paths import check_writable, default_root
 from ..ground.profiles import profile_name
 from .config import RunConfig
 
-RESULTS_ENV = "COCORR_RESULTS"
 METRIC_COLUMNS = ("run", "epoch", "metric", "value")
 STATUSES = ("ok", "failed")
 TABLES_DIR = "tables"
@@ -60,10 +60,6 @@ _STALE_TMP_S = 3600.0  # a temporary directory only lives while files are writte
 CLAIMS_DIR = ".claims"
 CLAIM_TIMEOUT_S = 12 * 3600.0  # a claim older than this is stale, whoever holds it (seconds)
 _NAMESPACE_RE = re.compile(r"^v\d+\.\d+\.\d+-[0-9a-f]+(-[a-z0-9_]+-[0-9a-f]+)?$")
-
-
-class StoreError(UserError):
-    """The result store cannot be used where it points (not a folder, not writable)."""
 
 
 def is_run_namespace(name: str) -> bool:
@@ -103,12 +99,6 @@ def current_namespace(paper: str | None = None) -> str:
     (the name of a subpackage of `cocorr_core.papers`, or None for results of no paper)."""
     base = f"v{__version__}-{shared_fingerprint()}"
     return base if paper is None else f"{base}-{paper}-{paper_fingerprint(paper)}"
-
-
-def default_root() -> Path:
-    """$COCORR_RESULTS, else ~/.cache/cocorr/results."""
-    env = os.environ.get(RESULTS_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "cocorr" / "results"
 
 
 @lru_cache(maxsize=1)
@@ -304,15 +294,7 @@ class ResultStore:
     def preflight(self) -> None:
         """Check, before any work, that this store can be written: create its folder and a probe
         file in it, then remove the probe. Raises StoreError naming the folder and the fix."""
-        probe = self.dir / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-            _write_bytes(probe, b"probe")
-            probe.unlink()
-        except OSError as err:
-            raise StoreError(
-                f"the result store {self.dir} cannot be written ({err.strerror or err}); point --out or "
-                f"${RESULTS_ENV} at a writable folder.") from None
+        check_writable(self.dir)
 
     def for_namespace(self, namespace: str) -> ResultStore:
         return ResultStore(self.root, namespace, paper=self.paper)
