@@ -282,6 +282,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_writable(default_root())   # before loading torch
 
     from .catalog import PAPERS, ledger
+    from .runs.ledger import headline
     from .runs.store import ResultStore
 
     for name in PAPERS:
@@ -295,9 +296,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print("no claims are registered.")
         return 0
     width = max(len(e["id"]) for e in entries)
-    print(f"{'id':<{width}}  {'verdict':<14}  {'profile':<7}  numbers")
-    for e in entries:
-        print(f"{e['id']:<{width}}  {e['verdict']:<14}  {e['profile']:<7}  {_format_numbers(e['numbers'])}")
+    print(f"{'id':<{width}}  {'kind':<5}  {'verdict':<14}  {'profile':<7}  numbers")
+    for e in sorted(entries, key=lambda e: (e.get("kind", "claim") != "claim", e["id"])):
+        print(f"{e['id']:<{width}}  {e.get('kind', 'claim'):<5}  {e['verdict']:<14}  {e['profile']:<7}  "
+              f"{_format_numbers(e['numbers'])}")
+    print(headline(entries))
     return 0
 
 

@@ -173,3 +173,34 @@ def test_wrapped_check_uses_the_figure_table(monkeypatch):
     entry = evaluate(catalog.PAPERS["cocorrelation"].claim("wang24.fig3.negative_q_flat"), "quick")
     assert entry["verdict"] == "reproduced" and entry["profile"] == "quick"
     assert seen == [("fig3", "quick")]
+
+
+def test_checks_are_counted_apart_from_claims():
+    from cocorr_core.runs.ledger import headline, render_verdicts, tally
+
+    entries = [
+        {"id": "a", "kind": "claim", "verdict": "reproduced"},
+        {"id": "b", "kind": "claim", "verdict": "not reproduced"},
+        {"id": "c", "kind": "check", "verdict": "reproduced"},
+    ]
+    counts = tally(entries)
+    assert counts["claim"]["reproduced"] == 1 and counts["claim"]["not reproduced"] == 1
+    assert counts["check"]["reproduced"] == 1 and sum(counts["check"].values()) == 1
+    assert headline(entries) == "2 claims: 1 reproduced, 1 not reproduced | 1 checks: 1 reproduced"
+    card = render_verdicts([dict(entries[2], statement="s", criterion="x < 1", numbers={"x": 0.5},
+                                 profile="quick", page="p")])
+    assert ">check<" in card and ">reproduced<" in card
+
+
+def test_a_claim_kind_must_be_known():
+    from cocorr_core.runs.ledger import Claim
+
+    with pytest.raises(ValueError, match="kind"):
+        Claim(id="x", paper="p", statement="s", check=lambda profile: None, kind="identity")
+
+
+def test_identities_of_the_cocorrelation_paper_are_checks():
+    kinds = {c.id: c.kind for c in catalog.all_claims()}
+    assert kinds["wang24.thm45.identity"] == "check"
+    assert kinds["wang24.fig3.speed_grows_with_width"] == "claim"
+    assert set(kinds.values()) == {"claim", "check"}

@@ -1,9 +1,14 @@
 """The reproduction ledger: claims, their computed verdicts, and how a page shows them.
 
-A claim is a paper's statement in our words plus a check: a function of stored (or freshly
-computed) results that returns the measured numbers and a verdict derived from them with an
-explicit criterion. Verdicts are never typed in. Each paper lists its claims in its front
-(`CLAIMS`); this module evaluates and renders any list of them.
+An entry is a statement in our words plus a check: a function of stored (or freshly computed)
+results that returns the measured numbers and a verdict derived from them with an explicit
+criterion. Verdicts are never typed in. Entries are of two kinds, counted apart:
+
+- "claim": a paper's substantive statement, tested as the paper states it;
+- "check": an identity or sanity check of our own mathematics (it holds by algebra or calculus
+  once the code is right, so it says nothing about the paper).
+
+Each paper lists its entries in its front (`CLAIMS`); this module evaluates and renders any list.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from ..ground.errors import ConfigError
 from ..ground.profiles import profile_name
 
 VERDICTS = ("reproduced", "partly", "not reproduced", "not run")
+KINDS = ("claim", "check")
 BADGE_COLOURS = {"reproduced": "#1a7f37", "partly": "#9a6700", "not reproduced": "#cf222e",
                  "not run": "#6e7781"}
 
@@ -44,6 +50,11 @@ class Claim:
     statement: str                # the paper's claim in our words
     check: Callable[[str], CheckResult] = field(repr=False)  # profile name -> result
     page: str = ""                # notebook that shows it, e.g. "fig3_init_width"
+    kind: str = "claim"           # "claim" (the paper's statement) or "check" (our own mathematics)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"claim {self.id!r}: kind {self.kind!r} is not one of {KINDS}")
 
 
 def verdict_from(conditions: dict[str, bool]) -> str:
@@ -80,6 +91,7 @@ def evaluate(claim: Claim, profile: str | None = None) -> dict[str, Any]:
     result = claim.check(prof)
     return {
         "id": claim.id,
+        "kind": claim.kind,
         "paper": claim.paper,
         "statement": claim.statement,
         "verdict": result.verdict,
@@ -93,6 +105,25 @@ def evaluate(claim: Claim, profile: str | None = None) -> dict[str, Any]:
 def ledger(claims: Sequence[Claim], profile: str | None = None) -> list[dict[str, Any]]:
     """Evaluate every claim of `claims` at the profile, in id order."""
     return [evaluate(c, profile) for c in check_unique(claims)]
+
+
+def tally(entries: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """{kind: {verdict: count}} over ledger entries, every kind and verdict present (zeros too)."""
+    counts = {kind: dict.fromkeys(VERDICTS, 0) for kind in KINDS}
+    for e in entries:
+        counts[e.get("kind", "claim")][e["verdict"]] += 1
+    return counts
+
+
+def headline(entries: Sequence[dict[str, Any]]) -> str:
+    """One line that counts the paper's claims by verdict, and the checks apart."""
+    counts = tally(entries)
+
+    def part(kind: str) -> str:
+        c = counts[kind]
+        return f"{sum(c.values())} {kind}s: " + ", ".join(f"{n} {v}" for v, n in c.items() if n)
+
+    return f"{part('claim')} | {part('check')}"
 
 
 # ---------------------------------------------------------------- rendering for a reader
@@ -119,17 +150,20 @@ def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -
         rows = "".join(
             f"<li><code>{html.escape(str(k))}</code>: {html.escape(_number_text(v))}</li>"
             for k, v in e["numbers"].items())
+        kind = e.get("kind", "claim")
         cards.append(
             '<div class="cocorr-verdict" style="border-left:4px solid {c};padding:0.3em 0.8em;margin:0.6em 0;'
             'overflow-wrap:anywhere;max-width:100%">'
             '<span style="background:{c};color:#fff;border-radius:3px;padding:0 0.4em;font-size:0.85em">'
-            '{v}</span> '
+            '{v}</span> <span style="font-size:0.8em;border:1px solid #8c959f;border-radius:3px;'
+            'padding:0 0.3em">{kind}</span> '
             '<code style="font-size:0.8em">{id}</code>{page}'
             '<p style="margin:0.3em 0">{s}</p>'
             '<p style="margin:0.3em 0;font-size:0.9em"><em>Criterion:</em> {crit}</p>'
             '<details style="font-size:0.85em"><summary>numbers ({prof} profile)</summary>'
             '<ul>{rows}</ul></details>'
-            "</div>".format(c=colour, v=html.escape(e["verdict"]), id=html.escape(e["id"]), page=page,
+            "</div>".format(c=colour, v=html.escape(e["verdict"]), kind=html.escape(kind),
+                            id=html.escape(e["id"]), page=page,
                             s=html.escape(e["statement"]), crit=html.escape(e["criterion"]),
                             prof=html.escape(e.get("profile", "")), rows=rows))
     return "\n".join(cards)
@@ -146,7 +180,8 @@ class Verdicts:
         return render_verdicts(self.entries, links=self.links)
 
     def __repr__(self) -> str:
-        return "\n".join(f"{e['verdict'].upper()}: {e['id']} - {e['criterion']}" for e in self.entries)
+        return "\n".join(f"{e['verdict'].upper()} ({e.get('kind', 'claim')}): {e['id']} - {e['criterion']}"
+                         for e in self.entries)
 
     def __getitem__(self, claim_id: str) -> dict[str, Any]:
         for e in self.entries:

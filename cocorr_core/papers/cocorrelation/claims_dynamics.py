@@ -124,7 +124,7 @@ def _relu(pure):
 
 CLAIMS = [
     Claim(
-        id="wang24.thm53.rate_formula", paper=PAPER, page=LINEAR_PAGE,
+        id="wang24.thm53.rate_formula", paper=PAPER, page=LINEAR_PAGE, kind="check",  # C is ϱ's log-rate
         statement="Linear network: the co-correlation obeys dϱ/dt = η C(t) ϱ(t) (Theorem 5.3); "
                   "one GD step changes ϱ by η C ϱ up to an error of second order in η.",
         check=_linear(check_rate_formula_table)),
@@ -134,7 +134,7 @@ CLAIMS = [
                   "angles (Σ_τ x̃(τ)ᵀx̃(t) ≥ 0), so C(t) ≥ 0 and ϱ increases.",
         check=_linear(check_acute_angles_table)),
     Claim(
-        id="wang24.thm53.lower_bound", paper=PAPER, page=LINEAR_PAGE,
+        id="wang24.thm53.lower_bound", paper=PAPER, page=LINEAR_PAGE, kind="check",  # ⇔ Ṅ_a ≥ 0
         statement="Linear network: C(t) ≥ [η(1 − (aᵀv)²)Σ_τ x̃(τ)ᵀx̃(t) + ②]/‖W(t)‖² (step 1 of the "
                   "proof replaces ‖aᵀW‖² by ‖W‖² in the first denominator).",
         check=_linear(check_lower_bound_table)),

@@ -414,8 +414,12 @@ _CLAIMS = [
      "width × q grid."),
 ]
 
+# With a constant head, ρ = (1 + spread²)^(-1/2) exactly: Fig. 5's reading is an identity of ours.
+CHECK_IDS = {"wang24.fig5.rho_and_spread_negligible"}
+
 CLAIMS: list[Claim] = [
-    Claim(id=cid, paper=PAPER, statement=statement, check=_wrap(figure, pure), page=page)
+    Claim(id=cid, paper=PAPER, statement=statement, check=_wrap(figure, pure), page=page,
+          kind="check" if cid in CHECK_IDS else "claim")
     for cid, figure, page, pure, statement in _CLAIMS
 ]
 PURE_CHECKS: dict[str, Callable[[pd.DataFrame], CheckResult]] = {cid: pure for cid, _, _, pure, _ in _CLAIMS}

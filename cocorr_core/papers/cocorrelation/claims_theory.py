@@ -160,13 +160,13 @@ def _check_prop1(profile: str) -> CheckResult:
 
 CLAIMS = [
     Claim(
-        id="wang24.thm45.identity", paper=PAPER,
+        id="wang24.thm45.identity", paper=PAPER, kind="check",   # an algebraic identity
         statement="The Dirichlet energy of a composition factorises exactly as co-correlation x "
                   "sqrt(1 + var/mu^2) x norm correlation x the energies of the two blocks, "
                   "with 0 <= ϱ, ρ <= 1.",
         check=_check_thm45, page="theory_definitions"),
     Claim(
-        id="wang24.thm41.first_order_bound", paper=PAPER,
+        id="wang24.thm41.first_order_bound", paper=PAPER, kind="check",   # first order, tiny radius
         statement="To first order in the radius r, the L2 adversarial risk is at most the natural risk plus "
                   "r times the Dirichlet energy of the loss.",
         check=_check_thm41, page="theory_thm41_adversarial_risk"),
