@@ -148,9 +148,8 @@ def figure_run_configs(paper: Any, figure: str, profile: str, device: str, seeds
 def _save_figure(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
-    target = fig if hasattr(fig, "savefig") else getattr(fig, "figure", None) or plt.gcf()
     path.parent.mkdir(parents=True, exist_ok=True)
-    target.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path, dpi=150, bbox_inches="tight")
     plt.close("all")
 
 

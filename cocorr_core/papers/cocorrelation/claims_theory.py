@@ -100,7 +100,7 @@ def _check_lemmaB2(profile: str) -> CheckResult:
 
 
 def _check_prop2(profile: str) -> CheckResult:
-    dyn = theory.dynamics_table(profile)
+    dyn = theory.trajectory_table(profile)
     rates = theory.rise_rates(dyn, RISE_WINDOW, theory.LINEAR_LR)
     fit = loglog_fit(rates["inv_norm_sq"], rates["rise"])
     norms = theory.init_norm_table(profile)
@@ -124,7 +124,7 @@ def _check_prop2(profile: str) -> CheckResult:
 
 
 def _check_prop1(profile: str) -> CheckResult:
-    dyn = theory.dynamics_table(profile)
+    dyn = theory.trajectory_table(profile)
     last = dyn["step"].max()
     final = dyn[dyn["step"] == last]
     half = dyn["step"].unique()[np.argmin(np.abs(dyn["step"].unique() - last / 2))]

@@ -100,7 +100,7 @@ def store_table(kind: str, params: dict[str, Any], compute: Callable[[], pd.Data
 # ---------------------------------------------------------------- the theory setting
 # Full-batch GD step sizes η of the theory setting (unit-norm inputs, mean BCE), one per use.
 THEORY_STEP_SIZES = {
-    "properties": 0.5,       # linear nets of Properties 1–2 (`theory.dynamics_table`)
+    "properties": 0.5,       # linear nets of Properties 1–2 (`theory.trajectory_table`)
     "thm41": 1.0,            # the ReLU net whose robust risk Theorem 4.1 bounds (`theory.thm41_table`)
     "dynamics": 1.0,         # Theorems 5.3 and 5.5 step by step (`dynamics.*_dynamics_table`)
     "theory_vs_code": 2.0,   # the theory-setting grid of the beyond-the-paper page

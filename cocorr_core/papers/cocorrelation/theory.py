@@ -492,7 +492,7 @@ def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 
     return df
 
 
-def linear_dynamics(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
+def linear_trajectories(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
                     steps: int, lr: float, checkpoints: Sequence[int], seed: int = 0,
                     device: str | torch.device = "auto") -> pd.DataFrame:
     """Theory setting: linear two-layer nets aᵀWx (head ±1/√m), full-batch GD on BCE
@@ -524,7 +524,7 @@ def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
     """Initial rise of ϱ per run: (ϱ(window) - ϱ(0)) / (lr * window) and the
     relative rate (log ϱ(window) - log ϱ(0)) / (lr * window), next to 1/||W(0)||^2.
 
-    dyn: `linear_dynamics`' table (width, q, step, cocorrelation, spectral_norm, …) with steps 0
+    dyn: `linear_trajectories`' table (width, q, step, cocorrelation, spectral_norm, …) with steps 0
     and `window` → one row per (width, q): width, q, norm0, cocorrelation0, rise, relative_rise,
     inv_norm_sq."""
     start = dyn[dyn["step"] == 0].set_index(["width", "q"])
@@ -693,17 +693,17 @@ def init_norm_table(profile: str | None = None, device: str | torch.device = "au
                    sz["profile"])
 
 
-def dynamics_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+def trajectory_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
     """Linear-net GD trajectories of ϱ, (a^T v)^2 and ||W||_2 (theory setting), memoised
-    (columns as in `linear_dynamics`)."""
+    (columns as in `linear_trajectories`)."""
     sz = _sizes(profile)
 
     def compute() -> pd.DataFrame:
 
         X, y = load_mnist_binary("train", n=sz["n"])
-        return linear_dynamics(X, y, sz["widths"], sz["qs"], steps=sz["steps"], lr=LINEAR_LR,
+        return linear_trajectories(X, y, sz["widths"], sz["qs"], steps=sz["steps"], lr=LINEAR_LR,
                                checkpoints=sz["checkpoints"], device=device)
 
     params = {k: sz[k] for k in ("widths", "qs", "n", "steps", "checkpoints")}
     params["lr"] = LINEAR_LR
-    return _cached("theory.linear_dynamics", params, compute, sz["profile"])
+    return _cached("theory.linear_trajectories", params, compute, sz["profile"])
