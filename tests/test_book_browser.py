@@ -163,3 +163,39 @@ def test_figure_pages_show_their_figures(site, browser, page_path):
         assert _assert_images_loaded(page) > 0, f"{page_path} shows no figure"
     finally:
         page.close()
+
+
+VERDICT_PAGES = sorted(p.relative_to(HTML).as_posix() for p in (HTML / "notebooks").glob("*.html")
+                       if "cocorr-verdict" in p.read_text(errors="ignore"))
+OVERFLOW_JS = """() => {
+  const main = document.querySelector('main') || document.body;
+  const right = main.getBoundingClientRect().right + 1;
+  const bad = [];
+  for (const el of main.querySelectorAll('.cocorr-verdict, table')) {
+    const box = el.getBoundingClientRect();
+    const parent = el.parentElement;
+    const wider = el.scrollWidth > el.clientWidth + 1;
+    const out = box.right > right || (parent && box.right > parent.getBoundingClientRect().right + 1);
+    if (wider || out) bad.push(el.className || el.tagName);
+  }
+  return bad;
+}"""
+
+
+@pytest.mark.parametrize("page_path", VERDICT_PAGES or ["notebooks/report.html"])
+def test_verdicts_fit_their_column_at_1280px(site, browser, page_path):
+    """Verdict cards and tables stay inside the page's column on a 1280 px wide window."""
+    if not (HTML / page_path).exists():
+        pytest.fail(f"{page_path} is missing from the built book")
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        page.goto(site + page_path, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+        assert page.evaluate("() => document.querySelectorAll('.cocorr-verdict').length") > 0, \
+            f"{page_path} shows no verdict card"
+        page.evaluate("() => document.querySelectorAll('.cocorr-verdict details')"
+                      ".forEach(d => { d.open = true; })")
+        assert page.evaluate(OVERFLOW_JS) == [], f"{page_path}: content wider than its column"
+        text = page.evaluate("() => document.querySelector('main').innerText")
+        assert '{"' not in text, f"{page_path} shows raw JSON"
+    finally:
+        page.close()

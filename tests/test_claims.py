@@ -204,3 +204,14 @@ def test_identities_of_the_cocorrelation_paper_are_checks():
     assert kinds["wang24.thm45.identity"] == "check"
     assert kinds["wang24.fig3.speed_grows_with_width"] == "claim"
     assert set(kinds.values()) == {"claim", "check"}
+
+
+def test_cards_flatten_nested_numbers_instead_of_printing_json():
+    from cocorr_core.runs.ledger import render_verdicts
+
+    entry = {"id": "x", "kind": "claim", "verdict": "partly", "statement": "s", "criterion": "c",
+             "profile": "quick", "page": "p",
+             "numbers": {"q+0.25": {"spearman": 0.4, "speed": {"16": -0.012, "64": 0.0025}}, "n": 3}}
+    card = render_verdicts([entry])
+    assert "q+0.25.speed.64</code>: 0.0025" in card and "q+0.25.spearman</code>: 0.4" in card
+    assert "{" not in card.split("<ul>")[1]

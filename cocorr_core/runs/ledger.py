@@ -13,7 +13,6 @@ Each paper lists its entries in its front (`CLAIMS`); this module evaluates and 
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -130,12 +129,23 @@ def headline(entries: Sequence[dict[str, Any]]) -> str:
 def _number_text(value: Any) -> str:
     if isinstance(value, float):
         return "nan" if math.isnan(value) else f"{value:.4g}"
-    if (isinstance(value, (list, tuple)) and len(value) <= 6
-            and all(isinstance(v, (int, float)) for v in value)):
+    if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_number_text(v) for v in value) + "]"
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value, ensure_ascii=False, default=str)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_number_text(v)}" for k, v in value.items())
     return str(value)
+
+
+def _flat_numbers(numbers: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested numbers as (dotted name, value) rows, so a card never shows raw JSON."""
+    rows = []
+    for k, v in numbers.items():
+        name = f"{prefix}{k}"
+        if isinstance(v, dict):
+            rows += _flat_numbers(v, f"{name}.")
+        else:
+            rows.append((name, v))
+    return rows
 
 
 def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -> str:
@@ -148,8 +158,8 @@ def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -
         page = (f' · <a href="{html.escape(e["page"])}.html">{html.escape(e["page"])}</a>'
                 if links and e.get("page") else "")
         rows = "".join(
-            f"<li><code>{html.escape(str(k))}</code>: {html.escape(_number_text(v))}</li>"
-            for k, v in e["numbers"].items())
+            f"<li><code>{html.escape(k)}</code>: {html.escape(_number_text(v))}</li>"
+            for k, v in _flat_numbers(e["numbers"]))
         kind = e.get("kind", "claim")
         cards.append(
             '<div class="cocorr-verdict" style="border-left:4px solid {c};padding:0.3em 0.8em;margin:0.6em 0;'
