@@ -136,13 +136,25 @@ def test_resnet_rise():
     for model in ("resnet50", "wide_resnet50_2"):
         for cut, gain in (("stem", 0.0), ("pool", 0.2)):
             for e in range(3):
-                rows.append(dict(run=f"{model}{cut}", status="ok", model=model, cut=cut, epoch=e,
-                                 metric="cocorrelation", value=0.4 + gain * e / 2))
+                rows.append(dict(run=f"{model}{cut}", status="ok", model=model, cut=cut, epoch=e * 25,
+                                 metric="cocorrelation", value=0.4 + gain * e / 2, dataset="cifar10",
+                                 n_train=50_000))
     df = pd.DataFrame(rows)
     res = cf.check_resnet_rise(df)
     assert res.verdict == "partly"
     assert res.numbers["resnet50_pool"]["last"] == pytest.approx(0.6)
     assert cf.check_resnet_rise(df[df["cut"] == "pool"]).verdict == "reproduced"
+
+
+@pytest.mark.parametrize("change", [{"dataset": "mnist32"}, {"n_train": 256}])
+def test_resnet_rise_on_a_stand_in_or_small_run_is_not_run(change):
+    rows = [dict(run="r", status="ok", model="resnet50", cut="pool", epoch=e * 25, metric="cocorrelation",
+                 value=0.4 + 0.2 * e, dataset="cifar10", n_train=50_000) for e in range(3)]
+    df = pd.DataFrame(rows).assign(**change)
+    res = cf.check_resnet_rise(df)
+    assert res.verdict == "not run" and "illustration" in res.numbers["missing"]
+    short = pd.DataFrame(rows).assign(epoch=lambda t: t["epoch"] // 25 * 10)     # 20 epochs, not 25
+    assert cf.check_resnet_rise(short).verdict == "not run"
 
 
 def test_failed_runs_are_ignored():

@@ -28,6 +28,9 @@ FIG5_RHO_MIN = 0.95            # ρ ≥ 0.95 and spread ≤ 0.32 keep ρ·√(1+
 FIG5_SPREAD_MAX = 0.32
 BEST_CELL = (8192, -0.15)      # Fig. 4's best cell (width, q)
 PAPER_RESNET_POOL = (0.36, 0.66)  # the authors' notebook: ϱ at epoch 2 → epoch 50, cut before pooling
+# Fig. 2 is a CIFAR-10 claim (50,000 images, 50 epochs). A verdict needs CIFAR-10 at half that scale
+# or more; a smaller run, or one on the MNIST-32 stand-in, is an illustration and gets "not run".
+RESNET_ADEQUATE = {"dataset": "cifar10", "n_train": 25_000, "epochs": 25}
 
 
 def not_run(criterion: str, why: str, **numbers: Any) -> CheckResult:
@@ -327,6 +330,15 @@ def check_resnet_rise(df: pd.DataFrame) -> CheckResult:
     if rows.empty or rows["epoch"].nunique() < 2:
         return not_run(crit, "no ResNet run measured at two epochs")
     numbers: dict[str, Any] = {"authors_pool_reference": list(PAPER_RESNET_POOL)}
+    dataset = ",".join(sorted(rows["dataset"].astype(str).unique())) if "dataset" in rows else "unknown"
+    n_train = int(rows["n_train"].min()) if "n_train" in rows else 0
+    epochs = int(rows["epoch"].max())
+    if (dataset != RESNET_ADEQUATE["dataset"] or n_train < RESNET_ADEQUATE["n_train"]
+            or epochs < RESNET_ADEQUATE["epochs"]):
+        return not_run(crit, f"a CIFAR-10 claim: needs CIFAR-10 with >= {RESNET_ADEQUATE['n_train']} "
+                       f"training images and >= {RESNET_ADEQUATE['epochs']} epochs; these runs used "
+                       f"{dataset}, {n_train} images, {epochs} epochs (an illustration, not a verdict)",
+                       dataset=dataset, n_train=n_train, epochs=epochs)
     cond = {}
     for (model, cut), t in rows.groupby(["model", "cut"]):
         t = t.sort_values("epoch")
