@@ -4,9 +4,9 @@ from __future__ import annotations
 from types import ModuleType
 
 from .ground.errors import ConfigError
-from .ground.profiles import profile_name
 from .papers import cocorrelation
-from .runs.ledger import Claim, check_unique, evaluate
+from .runs.ledger import Claim, check_unique, find_claim
+from .runs.ledger import ledger as evaluate_all
 
 PAPERS: dict[str, ModuleType] = {cocorrelation.PAPER: cocorrelation}
 
@@ -20,13 +20,8 @@ def ledger(profile: str | None = None, ids: list[str] | None = None) -> list[dic
     """Evaluate every claim of the book (or those in `ids`) at the profile."""
     claims = all_claims()
     if ids is not None:
-        by_id = {c.id: c for c in claims}
-        unknown = [i for i in ids if i not in by_id]
-        if unknown:
-            raise ConfigError(f"unknown claim(s) {unknown}; known: {sorted(by_id)}")
-        claims = [by_id[i] for i in ids]
-    prof = profile_name(profile)
-    return [evaluate(c, prof) for c in claims]
+        claims = [find_claim(claims, i) for i in ids]
+    return evaluate_all(claims, profile)
 
 
 def figure_paper(figure: str) -> ModuleType:
