@@ -195,7 +195,8 @@ def test_verdicts_fit_their_column_at_1280px(site, browser, page_path):
         page.evaluate("() => document.querySelectorAll('.cocorr-verdict details')"
                       ".forEach(d => { d.open = true; })")
         assert page.evaluate(OVERFLOW_JS) == [], f"{page_path}: content wider than its column"
-        text = page.evaluate("() => document.querySelector('main').innerText")
-        assert '{"' not in text, f"{page_path} shows raw JSON"
+        shown = page.evaluate("() => Array.from(document.querySelectorAll('.cocorr-verdict, .cell_output'))"
+                              ".map(e => e.innerText).join('\\n')")
+        assert '{"' not in shown, f"{page_path} shows raw JSON in an output"
     finally:
         page.close()
