@@ -284,18 +284,8 @@ def check_accumulation_with_width(df: pd.DataFrame) -> CheckResult:
     df: the figure's tidy table (run, epoch, metric, value, status + config columns).
     Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = "for every activation and q: Spearman(width, ϱ(last) − ϱ(1)) > 0 (≥ 3 widths)"
-    d = _deltas(df)
-    numbers, cond = {}, {}
-    for (act, q), t in d.groupby(["activation", "q"]):
-        if len(t) < 3:
-            continue
-        s = spearman(t["width"], t["delta"])
-        numbers[f"{act}_q{q:+.2f}"] = _r(s)
-        cond[f"{act} q={q}"] = s > 0
-    if not cond:
-        return not_run(crit, "fewer than 3 widths per (activation, q)")
-    numbers["conditions_held"] = f"{sum(cond.values())}/{len(cond)}"
-    return CheckResult(verdict_from(cond), numbers, crit)
+    return _accumulation_grows(df, crit, along="width", within="q", name=lambda q: f"q{q:+.2f}",
+                               label=lambda q: f"q={q}", missing="fewer than 3 widths per (activation, q)")
 
 
 def check_accumulation_with_q(df: pd.DataFrame) -> CheckResult:
@@ -304,16 +294,23 @@ def check_accumulation_with_q(df: pd.DataFrame) -> CheckResult:
     df: the figure's tidy table (run, epoch, metric, value, status + config columns).
     Returns a CheckResult (verdict, numbers, criterion); "not run" when its cells are missing."""
     crit = "for every activation and width: Spearman(q, ϱ(last) − ϱ(1)) > 0 (≥ 3 values of q)"
-    d = _deltas(df)
+    return _accumulation_grows(df, crit, along="q", within="width", name=lambda w: f"m{w}",
+                               label=lambda w: f"m={w}",
+                               missing="fewer than 3 values of q per (activation, width)")
+
+
+def _accumulation_grows(df: pd.DataFrame, crit: str, *, along: str, within: str, name, label,
+                        missing: str) -> CheckResult:
+    """Per (activation, `within`) cell group: Spearman(`along`, ϱ(last) − ϱ(1)) > 0 with ≥ 3 points."""
     numbers, cond = {}, {}
-    for (act, w), t in d.groupby(["activation", "width"]):
+    for (act, key), t in _deltas(df).groupby(["activation", within]):
         if len(t) < 3:
             continue
-        s = spearman(t["q"], t["delta"])
-        numbers[f"{act}_m{w}"] = _r(s)
-        cond[f"{act} m={w}"] = s > 0
+        s = spearman(t[along], t["delta"])
+        numbers[f"{act}_{name(key)}"] = _r(s)
+        cond[f"{act} {label(key)}"] = s > 0
     if not cond:
-        return not_run(crit, "fewer than 3 values of q per (activation, width)")
+        return not_run(crit, missing)
     numbers["conditions_held"] = f"{sum(cond.values())}/{len(cond)}"
     return CheckResult(verdict_from(cond), numbers, crit)
 

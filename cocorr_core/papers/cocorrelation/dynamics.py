@@ -443,6 +443,15 @@ def _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scale
         check_range("probe_scales entry", sc, lo=0.0, hi=1.0, lo_open=True)
 
 
+def _theory_networks(X, y, width, qs, seeds, activation, device):
+    """Inputs and labels in float64 on the device, and K theory-head networks (one per (q, seed))."""
+    dev = resolve_device(device)
+    X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
+    model = TwoLayerEnsemble.init(X.shape[1], width, qs, seeds, head="theory", activation=activation,
+                                  dtype=torch.float64, device=dev)
+    return X, y, model
+
+
 def _frame(width: int, qs, seeds, cols: dict[str, torch.Tensor], steps: int) -> pd.DataFrame:
     """(steps, K) tensors → DataFrame with one row per (member, step)."""
     K = len(qs)
@@ -470,11 +479,9 @@ def simulate_linear(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequenc
     step + the columns above.
     """
     _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales)
-    dev = resolve_device(device)
-    X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
+    X, y, model = _theory_networks(X, y, width, qs, seeds, "linear", device)
+    dev = X.device
     n, d = X.shape
-    model = TwoLayerEnsemble.init(d, width, qs, seeds, head="theory", activation="linear",
-                                  dtype=torch.float64, device=dev)
     W0 = model.W.detach().clone()
     a = model.A[:, 0, :].clone()
     K = W0.shape[0]
@@ -538,13 +545,11 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     step + the columns above.
     """
     _check_sim_args(X, y, width, qs, seeds, eta, steps, probe_every, probe_scales)
-    dev = resolve_device(device)
-    X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
+    X, y, model = _theory_networks(X, y, width, qs, seeds, "relu", device)
+    dev = X.device
     n, d = X.shape
     n_eval = n if n_eval is None else n_eval
     check_range("n_eval", n_eval, lo=1, hi=n, integer=True)
-    model = TwoLayerEnsemble.init(d, width, qs, seeds, head="theory", activation="relu",
-                                  dtype=torch.float64, device=dev)
     a = model.A[:, 0, :].clone()
     K = a.shape[0]
     Xe = X[:n_eval]
