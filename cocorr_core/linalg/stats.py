@@ -71,3 +71,74 @@ def bootstrap_interval(rows: pd.DataFrame, statistic: Callable[[pd.DataFrame], f
     low, high = np.quantile(values, [(1 - level) / 2, (1 + level) / 2])
     return {"estimate": estimate, "low": float(low), "high": float(high), "level": level,
             "resamples": int(len(values))}
+
+
+# ---------------------------------------------------------------- vectorised bootstrap over seeds
+def rank_correlation(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman correlation along the last axis (average ranks for ties); NaN where a side is constant."""
+    rx = stats.rankdata(x, axis=-1)
+    ry = stats.rankdata(y, axis=-1)
+    rx = rx - rx.mean(axis=-1, keepdims=True)
+    ry = ry - ry.mean(axis=-1, keepdims=True)
+    den = np.sqrt((rx * rx).sum(-1) * (ry * ry).sum(-1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (rx * ry).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Least-squares slope of y on x along the last axis; NaN where x is constant."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    yc = y - y.mean(axis=-1, keepdims=True)
+    den = (xc * xc).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, (xc * yc).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
+
+
+def seed_bootstrap(values: np.ndarray | Sequence[Sequence[float]],
+                   statistic: Callable[[np.ndarray], np.ndarray], *, n_resamples: int = 2000,
+                   level: float = 0.95, seed: int = 0) -> dict[str, float]:
+    """Percentile bootstrap interval of a statistic of a (seeds, ...) array, resampling whole seeds.
+
+    values[s] holds everything seed s measured (e.g. one value per grid cell); a resample draws
+    seeds with replacement, so the interval reflects the variation between independent runs.
+    `statistic` maps an array of shape (resamples, seeds, ...) to shape (resamples,), vectorised;
+    the estimate is the statistic of the data itself. NaN resamples are dropped; with fewer than
+    two seeds, or fewer than half the resamples left, the interval is NaN.
+    Returns estimate, low, high, level, resamples used and seeds.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must lie in (0, 1)")
+    if n_resamples < 100:
+        raise ValueError(f"n_resamples={n_resamples!r} is too few for a {level:.0%} interval; use >= 100")
+    data = np.asarray(values, float)
+    if data.ndim < 1 or data.shape[0] == 0:
+        raise ValueError(f"values need a leading seed axis with at least one seed; got shape {data.shape}")
+    n_seeds = data.shape[0]
+    estimate = float(np.asarray(statistic(data[None]), float).reshape(-1)[0])
+    result = {"estimate": estimate, "low": math.nan, "high": math.nan, "level": level, "resamples": 0,
+              "seeds": int(n_seeds)}
+    if n_seeds < 2:
+        return result
+    index = np.random.default_rng(seed).integers(0, n_seeds, size=(n_resamples, n_seeds))
+    draws = np.asarray(statistic(data[index]), float).reshape(-1)
+    draws = draws[np.isfinite(draws)]
+    result["resamples"] = int(len(draws))
+    if len(draws) >= n_resamples // 2:
+        low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+        result["low"], result["high"] = float(low), float(high)
+    return result
+
+
+def interval_above(interval: dict[str, float], value: float = 0.0) -> bool:
+    """True when the whole interval lies above `value` (False when it is undefined)."""
+    return bool(np.isfinite(interval["low"]) and interval["low"] > value)
+
+
+def interval_below(interval: dict[str, float], value: float = 0.0) -> bool:
+    """True when the whole interval lies below `value` (False when it is undefined)."""
+    return bool(np.isfinite(interval["high"]) and interval["high"] < value)
+
+
+def interval_text(interval: dict[str, float]) -> str:
+    """'0.42 [0.31, 0.55]': the estimate and its interval, for a verdict card."""
+    return f"{interval['estimate']:.3g} [{interval['low']:.3g}, {interval['high']:.3g}]"

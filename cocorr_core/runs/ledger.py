@@ -34,10 +34,16 @@ class CheckResult:
     verdict: str
     numbers: dict[str, Any]
     criterion: str  # the explicit test applied to the numbers, e.g. "slope < -0.05"
+    deciding: tuple[str, ...] = ()   # dotted names in `numbers` that decide the verdict (shown unfolded)
+    sizes: str = ""                  # the sizes and seeds behind the numbers, in words
 
     def __post_init__(self) -> None:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict {self.verdict!r} is not one of {VERDICTS}")
+        known = dict(_flat_numbers(self.numbers))
+        missing = [name for name in self.deciding if name not in known and name not in self.numbers]
+        if missing:
+            raise ValueError(f"deciding number(s) {missing} are not in numbers {sorted(known)}")
 
 
 @dataclass(frozen=True)
@@ -96,6 +102,8 @@ def evaluate(claim: Claim, profile: str | None = None) -> dict[str, Any]:
         "verdict": result.verdict,
         "criterion": result.criterion,
         "numbers": result.numbers,
+        "deciding": list(result.deciding),
+        "sizes": result.sizes,
         "profile": prof,
         "page": claim.page,
     }
@@ -161,6 +169,14 @@ def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -
             f"<li><code>{html.escape(k)}</code>: {html.escape(_number_text(v))}</li>"
             for k, v in _flat_numbers(e["numbers"]))
         kind = e.get("kind", "claim")
+        flat = dict(_flat_numbers(e["numbers"]))
+        deciding = "".join(
+            f'<li><code>{html.escape(name)}</code>: '
+            f'{html.escape(_number_text(flat[name] if name in flat else e["numbers"][name]))}</li>'
+            for name in e.get("deciding", ()))
+        deciding = f'<ul style="margin:0.2em 0;font-size:0.9em">{deciding}</ul>' if deciding else ""
+        sizes = (f'<p style="margin:0.2em 0;font-size:0.85em"><em>Sizes:</em> {html.escape(e["sizes"])}</p>'
+                 if e.get("sizes") else "")
         cards.append(
             '<div class="cocorr-verdict" style="border-left:4px solid {c};padding:0.3em 0.8em;margin:0.6em 0;'
             'overflow-wrap:anywhere;max-width:100%">'
@@ -170,12 +186,14 @@ def render_verdicts(entries: Sequence[dict[str, Any]], *, links: bool = False) -
             '<code style="font-size:0.8em">{id}</code>{page}'
             '<p style="margin:0.3em 0">{s}</p>'
             '<p style="margin:0.3em 0;font-size:0.9em"><em>Criterion:</em> {crit}</p>'
-            '<details style="font-size:0.85em"><summary>numbers ({prof} profile)</summary>'
+            '{deciding}{sizes}'
+            '<details style="font-size:0.85em"><summary>all numbers ({prof} profile)</summary>'
             '<ul>{rows}</ul></details>'
             "</div>".format(c=colour, v=html.escape(e["verdict"]), kind=html.escape(kind),
                             id=html.escape(e["id"]), page=page,
                             s=html.escape(e["statement"]), crit=html.escape(e["criterion"]),
-                            prof=html.escape(e.get("profile", "")), rows=rows))
+                            prof=html.escape(e.get("profile", "")), rows=rows,
+                            deciding=deciding, sizes=sizes))
     return "\n".join(cards)
 
 
