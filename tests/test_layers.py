@@ -9,7 +9,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "cocorr_core"
 # Lower numbers sit lower; a module may import its own layer or any layer below it.
 LAYERS = {"__init__": 0, "ground": 0, "data": 1, "linalg": 1, "models": 2, "measures": 3, "training": 3,
-          "attacks": 4, "runs": 5, "papers": 6, "catalog": 7, "cli": 8}
+          "kernels": 3, "lipschitz": 3, "attacks": 4, "runs": 5, "papers": 6, "catalog": 7, "cli": 8}
 WORKAROUNDS = ("importlib", "inspect")   # imports by name at run time, signature sniffing
 ALLOWED = ("importlib.metadata",)         # installed package versions, for provenance
 
