@@ -50,11 +50,12 @@ from .settings import (
     RISE_WINDOW,
     THEORY_STEP_SIZES,
     Profile,
+    describe,
     get_profile,
     result_store,
     store_table,
 )
-from .tables import accumulated_change, final, mean_over_seeds, select
+from .tables import accumulated_change, accuracy_reached, final, mean_over_seeds, select
 
 CLAIMS: list[Claim] = check_unique(claims_theory.CLAIMS + claims_dynamics.CLAIMS + claims_figures.CLAIMS)
 
@@ -81,8 +82,9 @@ def sweep(configs: list[RunConfig], store: Any = None, **options: Any) -> SweepS
 
 __all__ = [
     "AUTOATTACK_SUITE", "BIBKEY", "CLAIMS", "D_MNIST", "FIG1_Q", "FIGURES", "LEMMA_DELTA", "PAPER",
-    "RISE_WINDOW", "THEORY_LR", "THEORY_STEP_SIZES", "VERDICTS", "Profile",
-    "TwoLayerEnsemble", "accumulated_change", "authors_power_iteration", "beyond_seed_grid", "claim",
+    "RISE_WINDOW", "THEORY_LR", "THEORY_STEP_SIZES", "VERDICTS", "Profile", "describe",
+    "TwoLayerEnsemble", "accumulated_change", "accuracy_reached", "authors_power_iteration",
+    "beyond_seed_grid", "claim",
     "device_name", "dynamics", "estimator_table", "experiments", "figure_configs", "final", "get_profile",
     "load_figure", "loglog_fit", "load_mnist", "load_mnist_binary", "mean_over_seeds", "plot_figure", "plots",
     "resnet_data_name", "resolve_device", "result_store", "select", "spearman", "store_table", "summarize",

@@ -28,7 +28,7 @@ from ...models import RESNET_CUTS, PixelSpace, TwoLayerEnsemble, build_resnet, r
 from ...runs.config import RunConfig, grid
 from ...runs.sweep import load_or_run
 from ...training import accuracy, train_ensemble, train_module
-from .settings import THEORY_STEP_SIZES, Profile, get_profile, result_store, store_table
+from .settings import THEORY_STEP_SIZES, Profile, get_profile, log_checkpoints, result_store, store_table
 
 FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "beyond")
 ACTIVATIONS_SHOWN = ("linear", "relu")
@@ -46,6 +46,7 @@ RESNET_MEASURE_ITERS = 30        # power-iteration steps, as in the authors' cod
 THEORY_LR = THEORY_STEP_SIZES["theory_vs_code"]   # full-batch GD step of the theory-setting grid
 THEORY_MEASURE_POINTS = 10       # measurements along a theory-setting run (plus step 1)
 ESTIMATOR_N = 500                # test images for the estimator comparison
+ACCURACY_N = 10_000              # code setting: clean accuracy on the whole MNIST test set
 
 # What every figure computes along training (cfg.measures).
 TWO_LAYER_MEASURES = ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full", "test_accuracy")
@@ -113,11 +114,8 @@ def theory_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
 
 
 def beyond_seed_grid(prof: Profile, device: str = "auto") -> list[RunConfig]:
-    """Repeated seeds on a small part of the grid (all of it at the paper profile): the code-grid
-    RunConfigs of max(2, prof.seeds) seeds."""
-    n_seeds = max(2, prof.seeds)
-    widths = prof.widths if prof.name == "paper" else (prof.widths[0], prof.widths[len(prof.widths) // 2])
-    return code_grid(prof, device, seeds=n_seeds, widths=widths)
+    """The seeds of the beyond-the-paper page: the shared code grid itself (every profile has >= 3 seeds)."""
+    return code_grid(prof, device)
 
 
 def resnet_data_name() -> str:
@@ -180,7 +178,7 @@ def _two_layer_data(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
 
     if cfg.dataset == "mnist":
         Xtr, ytr = data.load_mnist("train", n=cfg.n_train)
-        Xte_pix, yte = data.load_mnist("test", n=cfg.n_test)
+        Xte_pix, yte = data.load_mnist("test", n=max(cfg.n_test, ACCURACY_N))
         Xtr, Xte = data.to_code_inputs(Xtr), data.to_code_inputs(Xte_pix)
     elif cfg.dataset == "mnist_binary":
         Xtr, ytr = data.load_mnist_binary("train", n=cfg.n_train, dtype=dtype)
@@ -197,27 +195,30 @@ def _two_layer_data(cfg: RunConfig, device: torch.device, dtype: torch.dtype):
 
 
 # ---------------------------------------------------------------------------- two-layer runs
-def measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+def measure_two_layer(model, X: torch.Tensor, y: torch.Tensor, n_measure: int | None = None
+                      ) -> dict[str, torch.Tensor]:
     """ϱ, ρ, relative spread, 𝔖(f) (certified per-sample norms) and clean accuracy, per member.
 
-    model: a TwoLayerEnsemble of K members; X (n, d) inputs, y (n,) labels. Returns a dict
+    model: a TwoLayerEnsemble of K members; X (n, d) inputs, y (n,) labels; the Jacobian measures
+    average over the first `n_measure` inputs (None: all), the accuracy over all n. Returns a dict
     cocorrelation, norm_correlation, rel_spread, dirichlet_full, test_accuracy → float64 (K,), CPU.
     A diverging member (weights blown up) can make the batched eigensolver fail; then every
     member is measured alone and the ones that fail get NaN, so the others keep their curves."""
     try:
-        return _measure_two_layer(model, X, y)
+        return _measure_two_layer(model, X, y, n_measure)
     except (RuntimeError, ValueError):  # torch.linalg errors are RuntimeErrors
         if model.n_models == 1:
             names = (*TWO_LAYER_MEASURES,)
             return {k: torch.full((1,), float("nan"), dtype=torch.float64) for k in names}
-        parts = [measure_two_layer(model.member(k), X, y) for k in range(model.n_models)]
+        parts = [measure_two_layer(model.member(k), X, y, n_measure) for k in range(model.n_models)]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
-def _measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+def _measure_two_layer(model, X: torch.Tensor, y: torch.Tensor, n_measure: int | None
+                       ) -> dict[str, torch.Tensor]:
 
     with torch.no_grad():
-        stats = summarize(two_layer_norms(model, X))
+        stats = summarize(two_layer_norms(model, X[:n_measure]))
         acc = accuracy(model(X), y)
     out = {name: stats[name]
            for name in ("cocorrelation", "norm_correlation", "rel_spread", "dirichlet_full")}
@@ -225,9 +226,13 @@ def _measure_two_layer(model, X: torch.Tensor, y: torch.Tensor) -> dict[str, tor
     return {k: v.detach().to("cpu", torch.float64) for k, v in out.items()}
 
 
-def _measure_epochs(cfg: RunConfig) -> set[int]:
-    """Every epoch for SGD runs; about THEORY_MEASURE_POINTS evenly spaced steps for full-batch GD."""
-    if cfg.optimizer != "gd" or cfg.epochs <= THEORY_MEASURE_POINTS:
+def measure_epochs(cfg: RunConfig) -> set[int]:
+    """SGD runs: every epoch, or about `measure_points` log-spaced epochs where the profile sets it;
+    full-batch GD: about THEORY_MEASURE_POINTS evenly spaced steps."""
+    if cfg.optimizer != "gd":
+        points = get_profile(cfg.profile).measure_points
+        return set(range(cfg.epochs + 1)) if points is None else set(log_checkpoints(cfg.epochs, points))
+    if cfg.epochs <= THEORY_MEASURE_POINTS:
         return set(range(cfg.epochs + 1))
     every = max(1, cfg.epochs // THEORY_MEASURE_POINTS)
     return set(range(0, cfg.epochs + 1, every)) | {1, cfg.epochs}
@@ -263,10 +268,10 @@ def _run_two_layer(cfgs: Sequence[RunConfig]) -> list[RunOutcome]:
     model = TwoLayerEnsemble.init(
         Xtr.shape[1], cfg0.width, [c.q for c in cfgs], [c.seed for c in cfgs],
         head=cfg0.head, activation=cfg0.activation, dtype=dtype, device=device)
-    when = _measure_epochs(cfg0)
+    when = measure_epochs(cfg0)
 
     def on_epoch(epoch: int, net) -> dict[str, torch.Tensor]:
-        return measure_two_layer(net, Xte, yte) if epoch in when else {}
+        return measure_two_layer(net, Xte, yte, cfg0.n_test) if epoch in when else {}
 
     result = train_ensemble(
         model, Xtr, ytr, optimizer=cfg0.optimizer, loss=cfg0.loss, lr=cfg0.lr,
@@ -401,14 +406,15 @@ def resnet_table(profile: str | None = None, device: str = "auto") -> pd.DataFra
 
 def estimator_table(profile: str | None = None, device: str = "auto") -> pd.DataFrame:
     """ϱ along training measured two ways: certified per-sample norms (ours) and the authors'
-    30-step power iteration. Code setting, q ∈ {min q, 0.25}, the narrowest and the second-widest width.
+    30-step power iteration. Code setting, ReLU, q ∈ {min q, 0.25}, the narrowest and the second-widest
+    width, at the profile's measured epochs.
 
     One row per (epoch, member): epoch, activation, width, q, ours, authors, bias = authors − ours."""
     prof = get_profile(profile)
     qs = sorted({min(prof.qs), FIG1_Q})
     widths = sorted({prof.widths[0], prof.widths[-2]})
     cfgs = [c.replace(attack_eps=0.0, attack_n=0, n_test=min(prof.n_test, ESTIMATOR_N))
-            for c in code_grid(prof, device, seeds=[0], widths=widths, qs=qs)]
+            for c in code_grid(prof, device, seeds=[0], widths=widths, qs=qs) if c.activation == "relu"]
     params = {"configs": [c.key() for c in cfgs]}
     return store_table("estimator_check", params, lambda: _estimator_rows(cfgs), profile)
 
@@ -420,11 +426,15 @@ def _estimator_rows(cfgs: Sequence[RunConfig]) -> pd.DataFrame:
         cfg0 = group[0]
         device = resolve_device(cfg0.device)
         Xtr, ytr, Xte, yte, _ = _two_layer_data(cfg0, device, torch.float32)
+        Xte = Xte[:cfg0.n_test]
         model = TwoLayerEnsemble.init(Xtr.shape[1], cfg0.width, [c.q for c in group], [c.seed for c in group],
                                       head=cfg0.head, activation=cfg0.activation, device=device)
         rows: list[dict[str, Any]] = []
+        when = measure_epochs(cfg0)
 
         def on_epoch(epoch: int, net) -> dict[str, torch.Tensor]:
+            if epoch not in when:
+                return {}
             with torch.no_grad():
                 ours = summarize(two_layer_norms(net, Xte))["cocorrelation"]
             for k, cfg in enumerate(group):

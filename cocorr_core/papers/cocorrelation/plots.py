@@ -1,6 +1,7 @@
 """One plotting function per figure. Each takes a tidy table (run, epoch, metric, value and the
 config columns) and a Profile, and returns a matplotlib Figure with labelled axes and a title
-that states the setting and the profile."""
+that states the setting and the profile. Curves are seaborn line plots of the mean over seeds
+with a 95% bootstrap band; heat maps are annotated with their values."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -8,6 +9,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt  # keep the caller's backend: notebooks show inline, scripts save
 import numpy as np
 import pandas as pd
+import seaborn as sns
 
 from ...ground.errors import check_choice
 from .experiments import ATTACK_EPS, AUTHORS_EPS, FIG1_Q
@@ -30,8 +32,62 @@ def _cmap(n: int):
     return [cm(i / max(1, n - 1)) for i in range(n)]
 
 
+BAND = ("ci", 95)          # seaborn's 95% bootstrap interval of the mean over seeds
+
+
 def _sizes(prof: Profile) -> str:
-    return f"profile '{prof.name}': {prof.n_train} train / {prof.n_test} test images, {prof.epochs} epochs"
+    steps = -(-prof.n_train // prof.batch_size) * prof.epochs
+    return (f"profile '{prof.name}': {prof.n_train} training images, {prof.epochs} epochs "
+            f"({steps} SGD steps), measures on {prof.n_test} test images, {prof.seeds} seeds per cell "
+            "(bands: 95% CI over seeds)")
+
+
+def _epoch_axis(ax) -> None:
+    """Epochs on a log-like axis (0 = initialisation stays visible), as they are measured log-spaced."""
+    ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel("epoch (0 = initialisation; log scale beyond 1)")
+
+
+def _palette(values) -> dict:
+    values = sorted(values)
+    return dict(zip(values, _cmap(len(values))))
+
+
+def _curves(ax, rows: pd.DataFrame, hue: str, label, ylabel: str) -> None:
+    """Mean over seeds of `rows` (tidy: epoch, value, `hue`, seed) against the epoch, one line and 95% band
+    per value of `hue`; `label` maps a hue value to its legend text."""
+    if rows.empty:
+        _empty(ax)
+        return
+    order = [label(v) for v in sorted(rows[hue].unique())]
+    sns.lineplot(data=rows.assign(**{hue: rows[hue].map(label)}), x="epoch", y="value", hue=hue,
+                 hue_order=order, errorbar=BAND, ax=ax, palette="viridis", marker="o", markersize=3)
+    _epoch_axis(ax)
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7, title=None)
+
+
+def _rho_by_width(ax, df, act, q, metric="cocorrelation", ylabel="co-correlation ϱ"):
+    """`metric` along training, one line (mean over seeds, 95% band) per width, at one activation and q."""
+    _curves(ax, select(df, metric, activation=act, q=q), "width", lambda w: f"m={int(w)}", ylabel)
+
+
+def energy_factors(df: pd.DataFrame, **where) -> pd.DataFrame:
+    """log ϱ(e)/ϱ(1) and log of the rest of 𝔖(f) = ϱ · (𝔖(f)/ϱ) relative to epoch 1, per run and epoch:
+    columns activation, width, q, seed, epoch, factor ("ϱ" or "rest: 𝔖(f)/ϱ"), value."""
+    rho = select(df, "cocorrelation", **where)
+    energy = select(df, "dirichlet_full", **where)
+    key = ["activation", "width", "q", "seed", "epoch"]
+    m = rho[key + ["value"]].merge(energy[key + ["value"]], on=key, suffixes=("_rho", "_e"))
+    m = m[m["epoch"] >= 1]
+    if m.empty:
+        return pd.DataFrame(columns=[*key, "factor", "value"])
+    m["rest"] = m["value_e"] / m["value_rho"]
+    first = m[m["epoch"] == m["epoch"].min()].set_index(key[:4])
+    m = m.join(first[["value_rho", "rest"]], on=key[:4], rsuffix="_1")
+    rows = [m[key].assign(factor="ϱ", value=np.log(m["value_rho"] / m["value_rho_1"])),
+            m[key].assign(factor="rest: 𝔖(f)/ϱ", value=np.log(m["rest"] / m["rest_1"]))]
+    return pd.concat(rows, ignore_index=True)
 
 
 def _mean_curves(df: pd.DataFrame, metric: str, **where) -> pd.DataFrame:
@@ -45,63 +101,53 @@ def _empty(ax, text="no runs at this profile"):
 
 # ---------------------------------------------------------------------------- Fig. 1
 def fig1(df: pd.DataFrame, prof: Profile):
-    """Fig. 1: AutoAttack robust accuracy and 𝔖(f) against width at q = 0.25, robust accuracy
-    against 𝔖(f), and ϱ along training per width (linear and ReLU).
+    """Fig. 1: AutoAttack robust accuracy and 𝔖(f) against width at q = 0.25 (both ε readings),
+    robust accuracy against 𝔖(f) per run, and ϱ along training per width (linear and ReLU).
 
     df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
     prof: the Profile named in the title. Returns a matplotlib Figure."""
     fig, axd = plt.subplot_mosaic([["a", "a", "b", "b", "s", "s"], ["c", "c", "c", "d", "d", "d"]],
                                   figsize=(15, 8.5), layout="constrained")
-    styles = {"linear": ("tab:blue", "o"), "relu": ("tab:red", "s")}
-    for act, (color, marker) in styles.items():
-        for metric, ls, label in (("autoattack_accuracy", "-", f"ε={ATTACK_EPS} (pixels)"),
-                                  ("autoattack_accuracy_authors", "--",
-                                   f"ε={AUTHORS_EPS} (authors' [−1,1] units)")):
-            t = mean_over_seeds(final(df, metric, activation=act, q=FIG1_Q))
-            if not t.empty:
-                axd["a"].plot(t["width"], t["value"], ls, color=color, marker=marker, label=f"{act}, {label}")
-        e = mean_over_seeds(final(df, "dirichlet_full", activation=act, q=FIG1_Q))
-        if not e.empty:
-            axd["b"].plot(e["width"], e["value"], "-", color=color, marker=marker, label=act)
-        r = mean_over_seeds(final(df, "autoattack_accuracy", activation=act, q=FIG1_Q))
-        m = e.merge(r, on=["activation", "width", "q"], suffixes=("_e", "_r"))
-        if not m.empty:
-            axd["s"].scatter(m["value_e"], m["value_r"], color=color, marker=marker, label=act)
-            for _, row in m.iterrows():
-                axd["s"].annotate(str(int(row["width"])), (row["value_e"], row["value_r"]), fontsize=7,
-                                  xytext=(3, 3), textcoords="offset points")
+    robust = []
+    for metric, reading in (("autoattack_accuracy", f"ε={ATTACK_EPS} pixels"),
+                            ("autoattack_accuracy_authors", f"ε={ATTACK_EPS} in [−1,1] (={AUTHORS_EPS} px)")):
+        t = final(df, metric, q=FIG1_Q)
+        robust.append(t.assign(reading=reading))
+    robust = pd.concat(robust, ignore_index=True)
+    energy = final(df, "dirichlet_full", q=FIG1_Q)
+    if robust.empty:
+        _empty(axd["a"], "no AutoAttack results")
+    else:
+        sns.lineplot(data=robust, x="width", y="value", hue="activation", style="reading", errorbar=BAND,
+                     marker="o", ax=axd["a"], palette={"linear": "tab:blue", "relu": "tab:red"})
+    if not energy.empty:
+        sns.lineplot(data=energy, x="width", y="value", hue="activation", errorbar=BAND, marker="o",
+                     ax=axd["b"], palette={"linear": "tab:blue", "relu": "tab:red"})
+        pixel = robust[robust["reading"].str.contains("pixels")]
+        m = energy.merge(pixel, on=["activation", "width", "q", "seed"], suffixes=("_e", "_r"))
+        sns.scatterplot(data=m, x="value_e", y="value_r", hue="activation", size="width", ax=axd["s"],
+                        palette={"linear": "tab:blue", "relu": "tab:red"})
     for key in ("a", "b"):
         axd[key].set_xscale("log", base=2)
-        axd[key].set_xlabel("hidden width m")
-    axd["a"].set_ylabel("robust accuracy (AutoAttack L2)")
+        axd[key].set_xlabel("hidden width m (log scale)")
+    axd["a"].set_ylabel("robust accuracy (AutoAttack, L2)")
     axd["a"].set_title(f"(a) robust accuracy, q={FIG1_Q}")
-    axd["b"].set_ylabel(r"$\mathfrak{S}(f)$ = RMS of ‖J_f(x)‖₂ on test images")
+    axd["b"].set_ylabel(r"$\mathfrak{S}(f)$: RMS of ‖J_f(x)‖₂ (logit per unit input)")
     axd["b"].set_yscale("log")
     axd["b"].set_title(f"(b) Dirichlet energy of f, q={FIG1_Q}")
     axd["s"].set_xscale("log")
     axd["s"].set_xlabel(r"$\mathfrak{S}(f)$ (log scale)")
     axd["s"].set_ylabel(f"robust accuracy, ε={ATTACK_EPS} pixels")
-    axd["s"].set_title(r"robust accuracy vs $\mathfrak{S}(f)$ (labels: width)")
+    axd["s"].set_title(r"each run: robust accuracy against $\mathfrak{S}(f)$")
     for key, act in (("c", "linear"), ("d", "relu")):
-        _rho_by_width(axd[key], df, act, FIG1_Q)
+        _curves(axd[key], select(df, "cocorrelation", activation=act, q=FIG1_Q), "width",
+                lambda w: f"m={int(w)}", "co-correlation ϱ")
         axd[key].set_title(f"({key}) ϱ during training, {act}, q={FIG1_Q}")
-    for ax in axd.values():
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
+    for key in ("a", "b", "s"):
+        if axd[key].get_legend_handles_labels()[0]:
+            axd[key].legend(fontsize=7)
     fig.suptitle(f"Fig. 1 — {CODE_SETTING}\n{_sizes(prof)}, AutoAttack on {prof.attack_n} test images")
     return fig
-
-
-def _rho_by_width(ax, df, act, q, metric="cocorrelation", ylabel="co-correlation ϱ"):
-    c = _mean_curves(df, metric, activation=act, q=q)
-    widths = sorted(c["width"].unique())
-    for color, w in zip(_cmap(len(widths)), widths):
-        s = c[c["width"] == w]
-        ax.plot(s["epoch"], s["mean"], color=color, label=f"m={w}")
-    if not widths:
-        _empty(ax)
-    ax.set_xlabel("epoch (0 = initialisation)")
-    ax.set_ylabel(ylabel)
 
 
 # ---------------------------------------------------------------------------- Fig. 2
@@ -150,31 +196,26 @@ def fig3(df: pd.DataFrame, prof: Profile, setting: str = CODE_SETTING):
     avail = sorted(select(df, "cocorrelation")["width"].unique())
     widths = fig3_widths(prof, avail)
     acts = ["relu", "linear"]
-    fig, axes = plt.subplots(len(acts), max(1, len(widths)), figsize=(3.6 * max(1, len(widths)), 6.5),
+    fig, axes = plt.subplots(len(acts), max(1, len(widths)), figsize=(3.8 * max(1, len(widths)), 7),
                              layout="constrained", sharey=True, squeeze=False)
     for i, act in enumerate(acts):
-        c = _mean_curves(df, "cocorrelation", activation=act)
-        qs = sorted(c["q"].unique())
         for j, w in enumerate(widths):
             ax = axes[i, j]
-            for color, q in zip(_cmap(len(qs)), qs):
-                s = c[(c["width"] == w) & (c["q"] == q)]
-                ax.plot(s["epoch"], s["mean"], color=color, label=f"q={q:+.2f}")
+            _curves(ax, select(df, "cocorrelation", activation=act, width=w), "q", lambda q: f"q={q:+.2f}",
+                    "co-correlation ϱ")
             ax.set_title(f"{act}, width {w}")
-            ax.set_xlabel("epoch (0 = initialisation)")
-            ax.set_ylabel("co-correlation ϱ")
-        axes[i, 0].legend(fontsize=7)
     fig.suptitle(f"Fig. 3 — ϱ under different initialisations q\n{setting}; {_sizes(prof)}")
     return fig
 
 
 # ---------------------------------------------------------------------------- Fig. 4
 def fig4(df: pd.DataFrame, prof: Profile):
-    """Fig. 4: heatmaps over width × q of the clean test accuracy and ϱ at the last epoch.
+    """Fig. 4: heat maps over width × q of the clean test accuracy and ϱ at the last epoch (means over
+    seeds, annotated), per activation.
 
     df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
     prof: the Profile named in the title. Returns a matplotlib Figure."""
-    fig, axes = plt.subplots(2, 2, figsize=(13, 8.5), layout="constrained")
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.5), layout="constrained")
     for i, act in enumerate(("linear", "relu")):
         for j, (metric, label, cmap) in enumerate((("test_accuracy", "clean test accuracy", "viridis"),
                                                    ("cocorrelation", "final ϱ", "magma"))):
@@ -184,17 +225,12 @@ def fig4(df: pd.DataFrame, prof: Profile):
                 _empty(ax)
                 continue
             piv = t.pivot(index="q", columns="width", values="value").sort_index(ascending=False)
-            im = ax.imshow(piv.values, cmap=cmap, aspect="auto")
-            ax.set_xticks(range(piv.shape[1]), [str(w) for w in piv.columns], rotation=45)
-            ax.set_yticks(range(piv.shape[0]), [f"{q:+.2f}" for q in piv.index])
-            for (r, cc), v in np.ndenumerate(piv.values):
-                if np.isfinite(v):
-                    ax.text(cc, r, f"{v:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if v < np.nanmean(piv.values) else "black")
+            piv.index = [f"{q:+.2f}" for q in piv.index]
+            sns.heatmap(piv, annot=True, fmt=".2f", cmap=cmap, ax=ax, cbar_kws={"label": label},
+                        annot_kws={"fontsize": 8})
             ax.set_xlabel("hidden width m")
             ax.set_ylabel("initialisation exponent q")
-            ax.set_title(f"{act}: {label}")
-            fig.colorbar(im, ax=ax, label=label)
+            ax.set_title(f"{act}: {label} (mean over seeds)")
     fig.suptitle("Fig. 4 — accuracy and co-correlation over width × q at the last epoch\n"
                  f"{CODE_SETTING}; {_sizes(prof)}")
     return fig
@@ -202,25 +238,29 @@ def fig4(df: pd.DataFrame, prof: Profile):
 
 # ---------------------------------------------------------------------------- Fig. 5
 def fig5(df: pd.DataFrame, prof: Profile):
-    """Fig. 5: relative spread √var/μ and ρ along training per width at q = 0.25.
+    """Fig. 5: relative spread √var/μ and ρ along training per width at q = 0.25, and which factor of
+    Theorem 4.5 moves 𝔖(f): log-change of ϱ against that of the rest (𝔖(f)/ϱ) since epoch 1.
 
     df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
     prof: the Profile named in the title. Returns a matplotlib Figure."""
-    fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), layout="constrained", squeeze=False)
+    fig, axes = plt.subplots(2, 3, figsize=(16, 7.5), layout="constrained", squeeze=False)
     for i, act in enumerate(("linear", "relu")):
         _rho_by_width(axes[i, 0], df, act, FIG1_Q, "rel_spread", "relative spread √var/μ")
         axes[i, 0].set_title(f"(a) relative spread, {act}, q={FIG1_Q}")
         _rho_by_width(axes[i, 1], df, act, FIG1_Q, "norm_correlation", "norm correlation ρ")
         axes[i, 1].set_title(f"(b) ρ, {act}, q={FIG1_Q}")
-        axes[i, 0].legend(fontsize=7)
-    fig.suptitle(f"Fig. 5 — the other two factors of Theorem 4.5\n{CODE_SETTING}; {_sizes(prof)}")
+        _curves(axes[i, 2], energy_factors(df, activation=act, q=FIG1_Q), "factor", str,
+                "log of the factor relative to epoch 1")
+        axes[i, 2].axhline(0, color="grey", lw=0.5)
+        axes[i, 2].set_title(f"(c) what moves 𝔖(f), {act}, q={FIG1_Q} (all widths)")
+    fig.suptitle(f"Fig. 5 — the factors of Theorem 4.5\n{CODE_SETTING}; {_sizes(prof)}")
     return fig
 
 
 # ---------------------------------------------------------------------------- Fig. 6
 def fig6(df: pd.DataFrame, prof: Profile):
-    """Fig. 6: accumulated change ϱ(last) − ϱ(start) against width, one line per q, for start = 1
-    (as the paper) and start = 0 (initialisation), per activation.
+    """Fig. 6: accumulated change ϱ(last) − ϱ(start) against width, one line per q (mean over seeds,
+    95% band), for start = 1 (as the paper) and start = 0 (initialisation), per activation.
 
     df: the code grid's tidy table (run, epoch, metric, value, status + config columns);
     prof: the Profile named in the title. Returns a matplotlib Figure."""
@@ -228,48 +268,39 @@ def fig6(df: pd.DataFrame, prof: Profile):
     for i, act in enumerate(("relu", "linear")):
         for j, start in enumerate((1, 0)):
             ax = axes[i, j]
-            t = mean_over_seeds(accumulated_change(df, start=start, activation=act), value="delta")
-            qs = sorted(t["q"].unique())
-            for color, q in zip(_cmap(len(qs)), qs):
-                s = t[t["q"] == q].sort_values("width")
-                ax.plot(s["width"], s["delta"], "-o", color=color, label=f"q={q:+.2f}")
-            if not qs:
+            t = accumulated_change(df, start=start, activation=act)
+            if t.empty:
                 _empty(ax)
+            else:
+                order = [f"q={q:+.2f}" for q in sorted(t["q"].unique())]
+                sns.lineplot(data=t.assign(q=t["q"].map(lambda q: f"q={q:+.2f}")), x="width", y="delta",
+                             hue="q", hue_order=order, errorbar=BAND, marker="o", palette="viridis", ax=ax)
+                ax.legend(fontsize=7, title=None)
             ax.axhline(0, color="grey", lw=0.5)
             ax.set_xscale("log", base=2)
-            ax.set_xlabel("hidden width m")
+            ax.set_xlabel("hidden width m (log scale)")
             ax.set_ylabel(f"ϱ(last epoch) − ϱ(epoch {start})")
             which = "epoch 1 (as the paper)" if start == 1 else "epoch 0 (initialisation)"
             ax.set_title(f"{act}: accumulated change from {which}")
-            ax.legend(fontsize=7)
     fig.suptitle(f"Fig. 6 — accumulation of co-correlation\n{CODE_SETTING}; {_sizes(prof)}")
     return fig
 
 
 # ---------------------------------------------------------------------------- beyond the paper
 def beyond_seeds(df: pd.DataFrame, prof: Profile):
-    """ϱ vs epoch, mean ± sd over seeds, one panel per (activation, width), one band per q.
+    """ϱ vs epoch, mean over seeds with a 95% band, one panel per (activation, width), one line per q.
 
     df: the "beyond" tidy table (run, epoch, metric, value, status + config columns incl. seed,
     head; only head "code" is drawn); prof: the Profile named in the title. Returns a Figure."""
     rows = select(df, "cocorrelation", head="code") if "head" in df.columns else select(df, "cocorrelation")
-    c = _mean_curves(rows, "cocorrelation")
     n_seeds = rows["seed"].nunique()
-    panels = sorted({(a, w) for a, w in zip(c["activation"], c["width"])})
+    panels = sorted({(a, w) for a, w in zip(rows["activation"], rows["width"])})
     fig, axes = plt.subplots(1, max(1, len(panels)), figsize=(3.6 * max(1, len(panels)), 3.8),
                              layout="constrained", sharey=True, squeeze=False)
     for ax, (act, w) in zip(axes[0], panels):
-        s = c[(c["activation"] == act) & (c["width"] == w)]
-        qs = sorted(s["q"].unique())
-        for color, q in zip(_cmap(len(qs)), qs):
-            t = s[s["q"] == q]
-            sd = t["std"].fillna(0)
-            ax.plot(t["epoch"], t["mean"], color=color, label=f"q={q:+.2f}")
-            ax.fill_between(t["epoch"], t["mean"] - sd, t["mean"] + sd, color=color, alpha=0.25)
+        _curves(ax, rows[(rows["activation"] == act) & (rows["width"] == w)], "q", lambda q: f"q={q:+.2f}",
+                "ϱ (mean, 95% CI over seeds)")
         ax.set_title(f"{act}, width {w}")
-        ax.set_xlabel("epoch (0 = initialisation)")
-        ax.set_ylabel("ϱ (mean ± sd over seeds)")
-    axes[0, 0].legend(fontsize=7)
     fig.suptitle(f"Seeds: {n_seeds} per cell — {CODE_SETTING}; {_sizes(prof)}")
     return fig
 

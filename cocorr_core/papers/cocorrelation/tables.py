@@ -42,8 +42,8 @@ def final(df: pd.DataFrame, metric: str, **where: Any) -> pd.DataFrame:
     rows = select(df, metric, **where)
     if rows.empty:
         return pd.DataFrame(columns=[*CELL, "epoch", "value"])
-    idx = rows.groupby("run")["epoch"].idxmax()
-    return rows.loc[idx, [*CELL, "epoch", "value"]].reset_index(drop=True)
+    last = rows.sort_values(["run", "epoch"], kind="stable").drop_duplicates("run", keep="last")
+    return last[[*CELL, "epoch", "value"]].reset_index(drop=True)
 
 
 def at_epoch(df: pd.DataFrame, metric: str, epoch: int, **where: Any) -> pd.DataFrame:
@@ -75,3 +75,18 @@ def mean_over_seeds(table: pd.DataFrame, value: str = "value",
     table: one row per run with the `by` columns and `value` (e.g. from `final`) → one row per
     cell: the `by` columns and the mean `value`."""
     return table.groupby(list(by), as_index=False)[value].mean()
+
+
+def accuracy_reached(df: pd.DataFrame) -> pd.DataFrame:
+    """The clean test accuracy reached at the last epoch, mean ± sd over seeds, as a small table:
+    rows (activation, q), columns width, cells 'mean ± sd'."""
+    acc = final(df, "test_accuracy")
+    if acc.empty:
+        return pd.DataFrame()
+    stats = acc.groupby(["activation", "q", "width"])["value"].agg(["mean", "std"]).reset_index()
+    stats["text"] = [f"{m:.3f} ± {s:.3f}" if s == s else f"{m:.3f}"
+                     for m, s in zip(stats["mean"], stats["std"])]
+    table = stats.pivot(index=["activation", "q"], columns="width", values="text")
+    table.columns = [f"m = {int(w)}" for w in table.columns]
+    table.index = [f"{a}, q = {q:+.2f}" for a, q in table.index]
+    return table
