@@ -281,7 +281,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_writable(default_root())   # before loading torch
 
     from .catalog import PAPERS, ledger
-    from .runs.ledger import headline
+    from .runs.ledger import count_line, headline
     from .runs.store import ResultStore
 
     for name in PAPERS:
@@ -300,6 +300,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"{e['id']:<{width}}  {e.get('kind', 'claim'):<5}  {e['verdict']:<14}  {e['profile']:<7}  "
               f"{_format_numbers(e['numbers'])}")
     print(headline(entries))
+    print(f"(our own {count_line(entries, 'check')}, counted apart)")
     return 0
 
 

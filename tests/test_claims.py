@@ -32,7 +32,7 @@ def test_wrapped_check_uses_the_figure_table(monkeypatch):
 
 
 def test_checks_are_counted_apart_from_claims():
-    from cocorr_core.runs.ledger import headline, render_verdicts, tally
+    from cocorr_core.runs.ledger import count_line, headline, render_verdicts, tally
 
     entries = [
         {"id": "a", "kind": "claim", "verdict": "reproduced"},
@@ -42,7 +42,8 @@ def test_checks_are_counted_apart_from_claims():
     counts = tally(entries)
     assert counts["claim"]["reproduced"] == 1 and counts["claim"]["not reproduced"] == 1
     assert counts["check"]["reproduced"] == 1 and sum(counts["check"].values()) == 1
-    assert headline(entries) == "2 claims: 1 reproduced, 1 not reproduced | 1 checks: 1 reproduced"
+    assert headline(entries) == "2 claims: 1 reproduced, 1 not reproduced"
+    assert count_line(entries, "check") == "1 checks: 1 reproduced"
     card = render_verdicts([dict(entries[2], statement="s", criterion="x < 1", numbers={"x": 0.5},
                                  profile="quick", page="p")])
     assert ">check<" in card and ">reproduced<" in card

@@ -122,15 +122,15 @@ def tally(entries: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return counts
 
 
+def count_line(entries: Sequence[dict[str, Any]], kind: str) -> str:
+    """'N claims: a reproduced, b partly, ...' for one kind of entry."""
+    c = tally(entries)[kind]
+    return f"{sum(c.values())} {kind}s: " + (", ".join(f"{n} {v}" for v, n in c.items() if n) or "none")
+
+
 def headline(entries: Sequence[dict[str, Any]]) -> str:
-    """One line that counts the paper's claims by verdict, and the checks apart."""
-    counts = tally(entries)
-
-    def part(kind: str) -> str:
-        c = counts[kind]
-        return f"{sum(c.values())} {kind}s: " + ", ".join(f"{n} {v}" for v, n in c.items() if n)
-
-    return f"{part('claim')} | {part('check')}"
+    """The headline: the paper's claims counted by verdict (checks are counted apart, `count_line`)."""
+    return count_line(entries, "claim")
 
 
 # ---------------------------------------------------------------- rendering for a reader
