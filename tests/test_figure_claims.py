@@ -236,3 +236,14 @@ def test_the_seed_bootstrap_with_three_seeds_would_not_hold_five_percent():
     false = [seed_bootstrap(rng.standard_normal((3, 3)), stat, n_resamples=500, seed=i)["low"] > 0
              for i in range(300)]
     assert np.mean(false) > ALPHA
+
+
+def test_every_code_setting_claim_reports_the_clean_accuracy_behind_it():
+    df = noisy()
+    for claim in cf.CLAIMS:
+        if claim.kind != "claim" or claim.page == "fig2_resnets":
+            continue
+        res = cf.PURE_CHECKS[claim.id](df)
+        if res.verdict != "not run":
+            assert res.numbers["clean_accuracy"], claim.id
+            assert res.sizes and res.deciding, claim.id

@@ -478,6 +478,9 @@ def check_cocorrelation_drives_energy(df: pd.DataFrame) -> CheckResult:
     inner_end = np.log(m["value_e1"]) - np.log(m["value_r1"])
     d_inner = inner_end - (np.log(m["value_e0"]) - np.log(m["value_r0"]))
     m = m.assign(value=d_rho.abs() / (d_rho.abs() + d_inner.abs()), d_rho=d_rho, d_inner=d_inner)
+    m = m[np.isfinite(m["value"])]           # a run whose 𝔖(f) did not move at all has no share
+    if m.empty:
+        return not_run(crit, "𝔖(f) did not change in any run at q=0.25")
     intervals, cond, extra = {}, {}, {}
     for act, t in m.groupby("activation"):
         iv = mean_effect(seed_matrix(t)[0])
