@@ -17,7 +17,7 @@ QS = QUICK.qs
 SEEDS = tuple(range(QUICK.seeds))
 EPOCHS = tuple(log_checkpoints(QUICK.epochs, QUICK.measure_points))
 ACTS = ("linear", "relu")
-N_TEST = 256
+N_TEST = QUICK.n_test
 SPREAD = math.sqrt((1 / 0.99**2 - 1) * N_TEST / (N_TEST - 1))   # the n − 1 spread that goes with ρ = 0.99
 FINAL_METRICS = ("dirichlet_full", "test_accuracy", "autoattack_accuracy", "autoattack_accuracy_authors",
                  "pgd_accuracy", "pgd_accuracy_authors")
@@ -34,7 +34,7 @@ def grid_table(curve: Callable, finals: Callable | None = None, *, widths: Seque
     last = max(epochs)
     for act, w, q, s in itertools.product(ACTS, widths, qs, seeds):
         base = dict(run=f"{act}-{w}-{q}-{s}", status="ok", activation=act, width=w, q=q, seed=s,
-                    head="code", model="two_layer", cut="", n_train=60000, batch_size=512, n_test=256)
+                    head="code", model="two_layer", cut="", n_train=60000, batch_size=512, n_test=N_TEST)
         offset = noise * rng.standard_normal()
         final = finals(act, w, q) if finals else {}
         for e in epochs:
@@ -88,4 +88,4 @@ def null_table(rng: np.random.Generator, *, seeds: Sequence[int] = SEEDS) -> pd.
     for metric in FINAL_METRICS[1:]:
         parts.append(last.assign(metric=metric, value=rng.uniform(0.2, 0.9, len(last))))
     return pd.concat(parts, ignore_index=True).assign(status="ok", head="code", n_train=60000,
-                                                      batch_size=512, n_test=256)
+                                                      batch_size=512, n_test=N_TEST)

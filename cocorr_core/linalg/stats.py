@@ -94,16 +94,29 @@ def slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(den > 0, (xc * yc).sum(-1) / np.where(den > 0, den, 1.0), np.nan)
 
 
+def expanded_level(level: float, n: int) -> float:
+    """The coverage to ask of a percentile bootstrap of n units so that it covers about `level`:
+    Hesterberg's expanded percentile interval, with tail α'/2 = Φ(−√(n/(n−1))·t_{α/2, n−1}). With few
+    units the plain percentile interval is too narrow (its variance has the factor (n−1)/n and its
+    tails are normal, not Student's t); for n ≥ 2."""
+    if n < 2:
+        raise ValueError(f"an expanded interval needs at least 2 units; got {n}")
+    t = stats.t.ppf((1 + level) / 2, df=n - 1)
+    return float(1 - 2 * stats.norm.sf(math.sqrt(n / (n - 1)) * t))
+
+
 def seed_bootstrap(values: np.ndarray | Sequence[Sequence[float]],
                    statistic: Callable[[np.ndarray], np.ndarray], *, n_resamples: int = 2000,
-                   level: float = 0.95, seed: int = 0) -> dict[str, float]:
+                   level: float = 0.95, seed: int = 0, expanded: bool = False) -> dict[str, float]:
     """Percentile bootstrap interval of a statistic of a (seeds, ...) array, resampling whole seeds.
 
     values[s] holds everything seed s measured (e.g. one value per grid cell); a resample draws
     seeds with replacement, so the interval reflects the variation between independent runs.
     `statistic` maps an array of shape (resamples, seeds, ...) to shape (resamples,), vectorised;
-    the estimate is the statistic of the data itself. NaN resamples are dropped; with fewer than
-    two seeds, or fewer than half the resamples left, the interval is NaN.
+    the estimate is the statistic of the data itself. With `expanded` the quantiles are those of
+    `expanded_level` (level stays the nominal coverage), which keeps the coverage near `level` for
+    a handful of seeds. NaN resamples are dropped; with fewer than two seeds, or fewer than half
+    the resamples left, the interval is NaN.
     Returns estimate, low, high, level, resamples used and seeds.
     """
     if not 0 < level < 1:
@@ -124,7 +137,8 @@ def seed_bootstrap(values: np.ndarray | Sequence[Sequence[float]],
     draws = draws[np.isfinite(draws)]
     result["resamples"] = int(len(draws))
     if len(draws) >= n_resamples // 2:
-        low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+        used = expanded_level(level, n_seeds) if expanded else level
+        low, high = np.quantile(draws, [(1 - used) / 2, (1 + used) / 2])
         result["low"], result["high"] = float(low), float(high)
     return result
 
