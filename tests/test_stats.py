@@ -70,3 +70,16 @@ def test_bootstrap_rejects_bad_settings_and_too_few_groups():
         bootstrap_interval(rows, lambda t: t["v"].mean(), n_resamples=10)
     one_seed = bootstrap_interval(rows, lambda t: t["v"].mean(), by="seed")
     assert one_seed["estimate"] == 1.5 and math.isnan(one_seed["low"]) and one_seed["resamples"] == 0
+
+
+def test_expanded_level_widens_few_units_and_tends_to_the_nominal_level():
+    from scipy import stats as st
+
+    from cocorr_core.linalg.stats import expanded_level
+    levels = [expanded_level(0.95, n) for n in (3, 5, 10, 100, 10_000)]
+    assert all(a > b for a, b in zip(levels, levels[1:]))
+    assert levels[-1] == pytest.approx(0.95, abs=1e-3)
+    # n = 5: t_{0.025, 4} = 2.776, times √(5/4), read as a normal quantile
+    assert expanded_level(0.95, 5) == pytest.approx(1 - 2 * st.norm.sf(2.776445 * (5 / 4) ** 0.5), rel=1e-6)
+    with pytest.raises(ValueError, match="2 units"):
+        expanded_level(0.95, 1)
