@@ -4,11 +4,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from .ground.errors import ConfigError
-from .papers import cocorrelation
+from .papers import cocorrelation, feature_averaging, law_of_robustness, ntk
 from .runs.ledger import Claim, check_unique, find_claim
 from .runs.ledger import ledger as evaluate_all
 
-PAPERS: dict[str, ModuleType] = {cocorrelation.PAPER: cocorrelation}
+PAPERS: dict[str, ModuleType] = {cocorrelation.PAPER: cocorrelation, ntk.PAPER: ntk,
+                                  feature_averaging.PAPER: feature_averaging,
+                                  law_of_robustness.PAPER: law_of_robustness}
 
 
 def all_claims() -> list[Claim]:

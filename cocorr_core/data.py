@@ -577,6 +577,48 @@ def sphere_random_labels(n: int, d: int, seed: int = 0, dtype: torch.dtype = tor
     return X.to(dev, dtype), y.to(dev, dtype)
 
 
+def orthogonal_centres(d: int, k: int, seed: int = 0, norm: float | None = None,
+                       dtype: torch.dtype = torch.float64, device="cpu") -> torch.Tensor:
+    """k mutually orthogonal cluster centres in R^d of Euclidean norm `norm` (default √d): (k, d).
+
+    The directions are the Q factor of a seeded d×k Gaussian matrix (a uniformly random frame)."""
+    _check_sizes(d=d)
+    check_range("k", k, lo=1, hi=d, integer=True)
+    if norm is not None:
+        check_range("norm", norm, lo=0.0, lo_open=True)
+    basis, _ = torch.linalg.qr(torch.randn(d, k, generator=_generator(seed), dtype=torch.float64))
+    scale = float(d) ** 0.5 if norm is None else float(norm)
+    return (basis.T * scale).to(resolve_device(device), dtype)
+
+
+def multi_cluster(centres: torch.Tensor, n: int, positive: Sequence[int] | None = None, seed: int = 0,
+                  noise_std: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n samples of the multi-cluster distribution of Li et al. (2025), Definition 3.1.
+
+    centres (k, d): the μ_j; a sample draws j uniformly from the k clusters, x = μ_j + noise_std·ξ
+    with ξ ~ N(0, I_d), and y = +1 when j is in `positive` (J₊; default the first k // 2 clusters),
+    else −1. Returns X (n, d) in the centres' dtype and device, y (n,) ±1 in that dtype, and the
+    cluster index j (n,) int64."""
+    if centres.ndim != 2 or centres.shape[0] < 2:
+        raise ConfigError(f"centres must have shape (k, d) with k >= 2; got {tuple(centres.shape)}.")
+    k, d = centres.shape
+    _check_sizes(n=n)
+    check_range("noise_std", noise_std, lo=0.0)
+    positive = tuple(range(k // 2)) if positive is None else tuple(int(j) for j in positive)
+    if not positive or len(set(positive)) != len(positive) or not all(0 <= j < k for j in positive) \
+            or len(positive) == k:
+        raise ConfigError(f"positive={positive!r} must list distinct clusters in 0..{k - 1}, "
+                          "leaving at least one negative cluster.")
+    gen = _generator(seed)
+    cluster = torch.randint(0, k, (n,), generator=gen)
+    noise = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    sign = torch.full((k,), -1.0, dtype=torch.float64)
+    sign[list(positive)] = 1.0
+    X = centres.to(torch.float64).cpu()[cluster] + noise_std * noise
+    return (X.to(centres.device, centres.dtype), sign[cluster].to(centres.device, centres.dtype),
+            cluster.to(centres.device))
+
+
 # ---------------------------------------------------------------- CLI entry
 def fetch(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     """`cocorr data fetch NAME`: fetch MNIST, or check that CIFAR-10 is present; returns its folder."""

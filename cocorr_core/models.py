@@ -171,6 +171,75 @@ class _MemberView(nn.Module):
         return activate(x @ W.T, self.ensemble.activation) @ A.T
 
 
+class BiasedTwoLayerEnsemble(TwoLayerEnsemble):
+    """K two-layer networks f_k(x) = A_k σ(W_k x + b_k) with a fixed head: W (K, m, d) and the
+    biases b (K, m) are trained, A (K, c, m) is a frozen buffer (the fixed-second-layer networks
+    of the multi-cluster analyses, e.g. heads ±1/m)."""
+
+    def __init__(self, W: torch.Tensor, b: torch.Tensor, A: torch.Tensor, activation: str = "relu",
+                 seeds: Sequence[int] | None = None):
+        super().__init__(W, A, activation, seeds=seeds)
+        if b.shape != W.shape[:2]:
+            raise ConfigError(f"biases b must have shape (K, m) = {tuple(W.shape[:2])}; "
+                              f"got {tuple(b.shape)}.")
+        self.b = nn.Parameter(b)
+
+    @classmethod
+    def small_init(cls, d: int, head: torch.Tensor, seeds: Sequence[int], *, std: float,
+                   activation: str = "relu", dtype: torch.dtype = torch.float32,
+                   device: str | torch.device = "auto") -> BiasedTwoLayerEnsemble:
+        """One member per seed: W and b with i.i.d. N(0, std²) entries (drawn in float64 from a
+        generator seeded with the member's seed), the same fixed head (c, m) for every member."""
+        check_range("d", d, lo=1, integer=True)
+        check_range("std", std, lo=0.0)
+        if head.ndim != 2:
+            raise ConfigError(f"head must have shape (c, m); got {tuple(head.shape)}.")
+        seeds = list(seeds)
+        if not seeds:
+            raise ConfigError("seeds must list at least one seed.")
+        m = head.shape[1]
+        Ws, bs = [], []
+        for seed in seeds:
+            g = torch.Generator().manual_seed(int(seed))
+            Ws.append(torch.randn(m, d, generator=g, dtype=torch.float64) * std)
+            bs.append(torch.randn(m, generator=g, dtype=torch.float64) * std)
+        dev = resolve_device(device)
+        A = head.to(torch.float64).expand(len(seeds), *head.shape)
+        return cls(torch.stack(Ws).to(dev, dtype), torch.stack(bs).to(dev, dtype), A.to(dev, dtype).clone(),
+                   activation, seeds)
+
+    def preactivation(self, x: torch.Tensor) -> torch.Tensor:
+        """W x + b for every member: x (n, d) shared or (K, n, d) per member → (K, n, m)."""
+        return super().preactivation(x) + self.b[:, None, :]
+
+    def with_head(self, A: torch.Tensor) -> BiasedTwoLayerEnsemble:
+        """The same (detached) first layer under another fixed head A (K, c', m), e.g. a readout."""
+        return BiasedTwoLayerEnsemble(self.W.detach(), self.b.detach(), A, self.activation, self.seeds)
+
+    def member(self, k: int) -> BiasedTwoLayerEnsemble:
+        """A detached copy of member k (0 ≤ k < K) as a one-member ensemble."""
+        if not 0 <= k < self.n_models:
+            raise ConfigError(f"member index {k} is out of range for an ensemble of {self.n_models}.")
+        seeds = self.seeds[k:k + 1] if self.seeds else None
+        return BiasedTwoLayerEnsemble(self.W.detach()[k:k + 1].clone(), self.b.detach()[k:k + 1].clone(),
+                                      self.A[k:k + 1].clone(), self.activation, seeds)
+
+    def as_classifier(self, k: int = 0) -> nn.Module:
+        """Member k as an ordinary module x (n, d) → logits (n, c); it shares the parameters."""
+        return _BiasedMemberView(self, k)
+
+
+class _BiasedMemberView(nn.Module):
+    def __init__(self, ensemble: BiasedTwoLayerEnsemble, k: int):
+        super().__init__()
+        self.ensemble, self.k = ensemble, k
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        e, k = self.ensemble, self.k
+        z = x.reshape(x.shape[0], -1) @ e.W[k].T + e.b[k]
+        return activate(z, e.activation) @ e.A[k].T
+
+
 # ====================================================================== deeper MLPs
 class MLP(nn.Module):
     """x ↦ head(σ(W_L … σ(W_1 x))): bias-free hidden layers with the q-initialisation and a frozen head.

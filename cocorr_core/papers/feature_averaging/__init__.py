@@ -1,0 +1,79 @@
+"""Li, Pan, Lyu & Li (2025): feature averaging, an implicit bias of gradient descent that makes
+two-layer ReLU networks non-robust on multi-cluster data.
+
+The front that this chapter's notebooks import::
+
+    from cocorr_core.papers import feature_averaging as fa
+    prof = fa.get_profile(PROFILE)
+    fa.cosine_table(prof.name)
+    fa.verdicts(page="fa_fig2_averaging", profile=prof.name)
+
+Modules: `settings` (sizes per profile), `geometry` (exact results, sympy), `networks` (the
+binary and k-class networks, readouts, training), `experiments` (the runs), `plots`, `claims`.
+"""
+
+from __future__ import annotations
+
+from ...runs.ledger import Claim, Verdicts, check_unique, evaluate, find_claim
+from . import claims, experiments, geometry, networks, plots
+from .claims import averaging_effects, crossing_radius, decoupling_effects
+from .experiments import (
+    accuracy_table,
+    cosine_table,
+    idealised_fa_curve,
+    mnist_table,
+    peer_table,
+    robustness_table,
+    weights_table,
+)
+from .settings import BIBKEY, LEVEL, PAPER, Profile, get_profile
+
+CLAIMS: list[Claim] = check_unique(claims.CLAIMS)
+FIGURES: tuple[str, ...] = ()
+
+
+def claim(claim_id: str) -> Claim:
+    """The claim of this paper with `claim_id`."""
+    return find_claim(CLAIMS, claim_id)
+
+
+def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str | None = None) -> Verdicts:
+    """Evaluate this paper's claims shown on `page` (or those in `ids`, or all) at the profile."""
+    chosen = (
+        [claim(i) for i in ids] if ids is not None else [c for c in CLAIMS if page is None or c.page == page]
+    )
+    return Verdicts([evaluate(c, profile) for c in chosen])
+
+
+def sizes_text(profile: str | None = None) -> str:
+    """The synthetic set-up's sizes in one line."""
+    return claims._sizes(get_profile(profile))
+
+
+__all__ = [
+    "BIBKEY",
+    "CLAIMS",
+    "FIGURES",
+    "LEVEL",
+    "PAPER",
+    "Profile",
+    "accuracy_table",
+    "averaging_effects",
+    "claim",
+    "claims",
+    "cosine_table",
+    "crossing_radius",
+    "decoupling_effects",
+    "experiments",
+    "geometry",
+    "get_profile",
+    "idealised_fa_curve",
+    "mnist_table",
+    "networks",
+    "peer_table",
+    "plots",
+    "robustness_table",
+    "sizes_text",
+    "verdicts",
+    "weights_table",
+]
