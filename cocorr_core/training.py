@@ -210,14 +210,16 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
                    optimizer: str = "sgd", loss: str = "ce", lr: float, batch_size: int,
                    epochs: int, shuffle: bool = False, seed: int = 0,
                    on_epoch: OnEpoch | None = None, X_eval: torch.Tensor | None = None,
-                   y_eval: torch.Tensor | None = None, eval_chunk: int = 4096) -> TrainResult:
+                   y_eval: torch.Tensor | None = None, eval_chunk: int = 4096,
+                   stop_when: Callable[[int, TwoLayerEnsemble], bool] | None = None) -> TrainResult:
     """Train all K members of `model` in place as one batched computation (see the module docstring).
 
     X: (n, d) or images (n, C, H, W) in the model's input space; y: (n,) labels. Data are moved
     to the model's device and dtype. With `X_eval`, `y_eval` the history also holds "test_loss"
     and "test_accuracy" at every epoch. `on_epoch(epoch, model)` may return a dict of
     name → Tensor(K,) or float; it is called at epoch 0 and after every epoch. `eval_chunk`:
-    samples per forward pass of the full-set losses and accuracies.
+    samples per forward pass of the full-set losses and accuracies. `stop_when(epoch, model)`, called
+    after each epoch's record, ends training early when it returns True (e.g. once every member fits).
     Returns a TrainResult: the model, the history (epoch, member, metric, value) and
     `failed_epoch`, one entry per member (None if it never diverged).
     """
@@ -289,6 +291,8 @@ def train_ensemble(model: TwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor, *,
             else:
                 epoch_loss = loss_sum / len(batches)
             record(epoch, epoch_loss)
+            if stop_when is not None and stop_when(epoch, model):
+                break
     failed = [None if e < 0 else int(e) for e in failed_at.tolist()]
     return TrainResult(model=model, history=history.frame(), failed_epoch=failed)
 

@@ -285,3 +285,18 @@ def test_theory_gd_refuses_a_code_head():
     model = TwoLayerEnsemble.init(4, 3, [0.0], [0], head="code", activation="relu", device="cpu")
     with pytest.raises(ConfigError, match="head='theory'"):
         next(theory_gd(model, torch.zeros(2, 4), torch.zeros(2), lr=0.1, steps=1))
+
+
+def test_stop_when_ends_training_after_the_epoch_it_returns_true():
+    import torch
+
+    from cocorr_core.models import TwoLayerEnsemble
+    from cocorr_core.training import train_ensemble
+    X = torch.randn(64, 5, generator=torch.Generator().manual_seed(0))
+    y = (X[:, 0] > 0).long()
+    seen = []
+    model = TwoLayerEnsemble.init(5, 8, [0.0, 0.0], [0, 1], head="code", activation="relu")
+    result = train_ensemble(model, X, y, lr=0.1, batch_size=64, epochs=10,
+                            stop_when=lambda epoch, m: seen.append(epoch) or epoch == 3)
+    assert seen == [1, 2, 3]
+    assert result.history["epoch"].max() == 3

@@ -26,10 +26,6 @@ from .settings import INIT_Q, LR, SMOOTH_BETA, TARGET_MARGIN, Profile, get_profi
 BRACKET = ("lower_data", "lower_random", "lower_ascent", "lower", "spectral", "path", "upper")
 
 
-class _AllFitted(Exception):
-    """Raised from the epoch callback once every member has reached the target margin."""
-
-
 def fit_to_margin(X: torch.Tensor, y: torch.Tensor, width: int, seeds: list[int], *, max_epochs: int,
                   lr: float = LR, margin: float = TARGET_MARGIN, device: str = "auto"):
     """Train `len(seeds)` networks of `width` on (X, y ±1) until each reaches the margin.
@@ -52,15 +48,10 @@ def fit_to_margin(X: torch.Tensor, y: torch.Tensor, width: int, seeds: list[int]
                 idx = torch.as_tensor(np.flatnonzero(new), device=dev)
                 snap_W[idx] = m.W.detach()[idx]
                 stop[new] = epoch
-        if (stop >= 0).all():
-            raise _AllFitted
         return {"min_margin": mg}
 
-    try:
-        train_ensemble(model, Xd, (yd + 1) / 2, optimizer="adam", loss="bce", lr=lr, batch_size=X.shape[0],
-                       epochs=max_epochs, on_epoch=on_epoch)
-    except _AllFitted:
-        pass
+    train_ensemble(model, Xd, (yd + 1) / 2, optimizer="adam", loss="bce", lr=lr, batch_size=X.shape[0],
+                   epochs=max_epochs, on_epoch=on_epoch, stop_when=lambda epoch, m: bool((stop >= 0).all()))
     with torch.no_grad():
         unfit = torch.as_tensor(stop < 0, device=dev)
         model.W.copy_(torch.where(unfit[:, None, None], model.W, snap_W))
