@@ -232,7 +232,8 @@ def test_why_five_seeds():
 
     def rate(n_seeds, expanded):
         hits = [seed_bootstrap(rng.standard_normal((n_seeds, 1)), lambda a: a.mean(axis=(1, 2)),
-                               n_resamples=1000, seed=i, expanded=expanded)["low"] > 0 for i in range(400)]
+                               n_resamples=cf.N_RESAMPLES, seed=i, expanded=expanded)["low"] > 0
+                for i in range(600)]
         return float(np.mean(hits))
     assert rate(4, expanded=True) > ALPHA
     assert rate(4, expanded=False) > rate(4, expanded=True)
