@@ -14,7 +14,6 @@ from cocorr_core.papers.cocorrelation import dynamics as dy
 from cocorr_core.papers.cocorrelation.claims_dynamics import (
     check_fixed_pattern_table,
     check_rate_formula_table,
-    check_remainder_scale_table,
 )
 
 F64 = torch.float64
@@ -234,18 +233,62 @@ def test_rate_check_detects_first_order_error():
     assert check_rate_formula_table(good).verdict == "reproduced"
 
 
-def test_remainder_and_pattern_checks_on_fakes():
-    widths = np.array([64, 512, 4096])
-    rows = []
-    for q in (-0.1, 0.25):
-        for w in widths:
-            rows.append({"q": q, "width": w, "term2": w ** (-q - 0.5), "rem_bound": 10.0,
-                         "rem_term": 1e-3, "C": 1.0})
-    res = check_remainder_scale_table(pd.DataFrame(rows))
-    assert res.numbers["slope_abs_term2_vs_width"]["0.25"] == pytest.approx(-0.75)
-    assert res.verdict == "partly"          # q = −0.1 shrinks like m^-0.4: "does not vanish" fails
+def test_pattern_check_on_fakes():
     relu = pd.DataFrame({"d_cocorrelation": [1.0, 1.0], "pred": [0.5, 0.5],
                          "d_cocorrelation_frozen": [0.5, 0.5],
                          "flip_frac": [0.001, 0.002], "err_1": [1.0, 1.0], "err_0.25": [0.06, 0.06]})
     out = check_fixed_pattern_table(relu)
     assert out.verdict == "partly" and out.numbers["median_error_share_from_flips"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ Theorem 5.5's main term
+def test_relu_main_term_matches_brute_force():
+    """x̃_*, aᵀv, E_x‖D_xW‖₂² and the main-term numerator of `simulate_relu` against plain loops
+    (autograd GD, per-pair α, per-input matrix norms, and the double sum over τ), in float64."""
+    X, y = unit_norm_binary(10, 5, seed=7)
+    qs, seeds, eta, steps, n_eval, m = [0.1, 0.25], [0, 1], 0.5, 4, 4, 6
+    df = dy.simulate_relu(X, y, width=m, qs=qs, seeds=seeds, eta=eta, steps=steps, probe_every=0,
+                          n_eval=n_eval, device="cpu")
+    model = TwoLayerEnsemble.init(5, m, qs, seeds, head="theory", activation="relu", dtype=F64)
+    for k in range(len(qs)):
+        W = model.W.detach()[k].clone()
+        a = model.A[k, 0, :].clone()
+        xs, avs = [], []
+        for t in range(steps):
+            pre = X @ W.T                                              # (n, m)
+            D = (pre > 0).to(F64)
+            u = torch.relu(pre) @ a
+            res = y - torch.sigmoid(u)
+            xstar = torch.zeros(n_eval, 5, dtype=F64)
+            for e in range(n_eval):
+                for i in range(X.shape[0]):
+                    alpha = float((D[e] * D[i]).sum()) / m
+                    xstar[e] += alpha * float(res[i]) * X[i] / X.shape[0]
+            U, S, Vh = torch.linalg.svd(W)
+            av = abs(float(a @ U[:, 0]))
+            xs.append(xstar)
+            avs.append(av)
+            num = sum((1 - avs[tau] * av) * float((xs[tau] * xstar).sum(-1).mean()) for tau in range(t + 1))
+            energy = float(torch.stack([torch.linalg.matrix_norm(torch.diag(D[e]) @ W, ord=2) ** 2
+                                        for e in range(n_eval)]).mean())
+            row = df[(df.q == qs[k]) & (df.seed == seeds[k]) & (df.step == t)].iloc[0]
+            assert row["aTv"] == pytest.approx(av, rel=1e-9)
+            assert row["energy_sq"] == pytest.approx(energy, rel=1e-9)
+            assert row["main_num"] == pytest.approx(num, rel=1e-9, abs=1e-15)
+            assert row["main_term"] == pytest.approx(eta * num / energy, rel=1e-9, abs=1e-15)
+            Wg = W.clone().requires_grad_(True)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(torch.relu(X @ Wg.T) @ a, y)
+            (grad,) = torch.autograd.grad(loss, Wg)
+            W = W - eta * grad
+
+
+def test_relu_main_term_running_sums_symbolic():
+    """The two running sums give Σ_{τ≤t}(1 − c_τc_t) s_τ·s_t exactly (sympy, three steps)."""
+    c = sp.symbols("c0:3", real=True)
+    s = sp.symbols("s0:3", real=True)        # scalar stand-ins for E_x[x̃_*(τ)ᵀx̃_*(t)] per pair
+    t = 2
+    direct = sum((1 - c[tau] * c[t]) * s[tau] * s[t] for tau in range(t + 1))
+    s1 = sum(s[tau] for tau in range(t + 1))
+    s2 = sum(c[tau] * s[tau] for tau in range(t + 1))
+    sums = s1 * s[t] - c[t] * s2 * s[t]
+    assert sp.expand(direct - sums) == 0

@@ -304,6 +304,21 @@ def _linear_terms(a, c, xt, lam, v, u, eta, W0x=None, acute=None) -> dict[str, t
     return out
 
 
+def top_singular(W: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """‖W‖₂² and the top singular vectors of stacked W (K, m, d), from one dense eigh of the Gram
+    matrix on the smaller side. Returns λ (K,), left vector v (K, m) (the top eigenvector of WWᵀ)
+    and right vector u (K, d), with Wu = √λ v."""
+    K, m, d = W.shape
+    side = "m" if m <= d else "d"
+    G = W @ W.transpose(1, 2) if side == "m" else W.transpose(1, 2) @ W
+    evals, evecs = torch.linalg.eigh(G)
+    lam, e = evals[:, -1].clamp_min(0), evecs[:, :, -1]
+    sigma = lam.sqrt().clamp_min(1e-300)[:, None]
+    if side == "m":
+        return lam, e, torch.einsum("kmd,km->kd", W, e) / sigma
+    return lam, torch.einsum("kmd,kd->km", W, e) / sigma, e
+
+
 def linear_rate_terms(W: torch.Tensor, a: torch.Tensor, xt: torch.Tensor, *, W0: torch.Tensor | None = None,
                       s: torch.Tensor | None = None, eta: float = 1.0) -> dict[str, torch.Tensor]:
     """Exact rate of ϱ = ‖aᵀW‖/(‖a‖‖W‖₂) for stacked linear networks along Ẇ = a x̃ᵀ.
@@ -317,16 +332,7 @@ def linear_rate_terms(W: torch.Tensor, a: torch.Tensor, xt: torch.Tensor, *, W0:
     N_W, aTv2, half_dA, half_dW (+ acute, term1, term2, decomp_residual, bound, main_term,
     rem_term with W0 and s).
     """
-    K, m, d = W.shape
-    side = "m" if m <= d else "d"
-    G = W @ W.transpose(1, 2) if side == "m" else W.transpose(1, 2) @ W
-    evals, evecs = torch.linalg.eigh(G)
-    lam, e = evals[:, -1].clamp_min(0), evecs[:, :, -1]
-    sigma = lam.sqrt()[:, None]
-    if side == "m":
-        v, u = e, torch.einsum("kmd,km->kd", W, e) / sigma
-    else:
-        u, v = e, torch.einsum("kmd,kd->km", W, e) / sigma
+    lam, v, u = top_singular(W)
     c = torch.einsum("km,kmd->kd", a, W)
     if W0 is None or s is None:
         return _linear_terms(a, c, xt, lam, v, u, eta)
@@ -412,6 +418,37 @@ def relu_rate_terms(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, Gdir: tor
     C = half_dNa.mean(1) / mean_Na - half_dNW.mean(1) / mean_NW
     rho = (mean_Na / (aa * mean_NW)).sqrt()
     return {"cocorrelation": rho, "C": C, "pred": eta * C * rho, "N_a": Na, "N_W": lam, "vecs": v, "D": D}
+
+
+def star_inputs(D_eval: torch.Tensor, D: torch.Tensor, residual: torch.Tensor,
+                X: torch.Tensor) -> torch.Tensor:
+    """Theorem 5.5's error-weighted inputs x̃_*(t, x) = (1/n)Σᵢ αᵢ(t, x)(yᵢ − sig(uᵢ))xᵢ for every
+    evaluation input x, with αᵢ(t, x) = E_{W(0)}[σ′(w(t)ᵀx)σ′(w(t)ᵀxᵢ)] estimated by the mean over
+    the m rows, (1/m) D_x(t)·D_{xᵢ}(t) (= Σ_r a_r²σ′σ′ exactly when a_r = ±1/√m).
+    D_eval (K, n′, m) patterns of the evaluation inputs, D (K, n, m) and residual y − sig(u) (K, n)
+    of the training inputs X (n, d). Returns (K, n′, d)."""
+    m, n = D.shape[-1], X.shape[0]
+    alpha = D_eval @ D.transpose(1, 2) / m                       # (K, n′, n)
+    return (alpha * (residual / n)[:, None, :]) @ X
+
+
+class ReluMainTerm:
+    """The numerator of Theorem 5.5's main term along a run,
+    Σ_{τ≤t}(1 − aᵀv(τ)·aᵀv(t))·E_x[x̃_*(τ)ᵀx̃_*(t)]
+      = E_x[S₁(t)ᵀx̃_*(t)] − aᵀv(t)·E_x[S₂(t)ᵀx̃_*(t)],
+    S₁(t) = Σ_{τ≤t} x̃_*(τ), S₂(t) = Σ_{τ≤t} aᵀv(τ) x̃_*(τ): two running sums (per member and
+    evaluation input), so each step costs O(1) in t. Call once per step, in order, with
+    x̃_*(t) (K, n′, d) and aᵀv(t) (K,); returns the numerator (K,)."""
+
+    def __init__(self):
+        self.S1: torch.Tensor | None = None
+        self.S2: torch.Tensor | None = None
+
+    def __call__(self, xstar: torch.Tensor, aTv: torch.Tensor) -> torch.Tensor:
+        weighted = aTv[:, None, None] * xstar
+        self.S1 = xstar.clone() if self.S1 is None else self.S1 + xstar
+        self.S2 = weighted.clone() if self.S2 is None else self.S2 + weighted
+        return (self.S1 * xstar).sum(-1).mean(-1) - aTv * (self.S2 * xstar).sum(-1).mean(-1)
 
 
 def relu_cocorrelation(W: torch.Tensor, a: torch.Tensor, D: torch.Tensor,
@@ -537,7 +574,11 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     d_cocorrelation_frozen (ϱ at W(t+1) with the old pattern D(t), minus ϱ(t)), flip_frac (fraction
     of (unit, sample) pairs whose activation flips in the step, over all n), flip_frac_eval
     (over the evaluation inputs),
-    loss, and every `probe_every` steps err_1, err_<scale>: the frozen-pattern one-step error
+    loss, energy_sq (E_x‖D_x(t)W(t)‖₂² over the evaluation inputs, = 𝔖(σ∘W)²), aTv (|aᵀv(t)|,
+    v(t) the top eigenvector of W(t)W(t)ᵀ, its sign chosen so that aᵀv ≥ 0), main_num
+    (Σ_{τ≤t}(1 − aᵀv(τ)aᵀv(t))E_x[x̃_*(τ)ᵀx̃_*(t)], see `star_inputs` and `ReluMainTerm`),
+    main_term (η·main_num/energy_sq, Theorem 5.5's main term, η as in the proof of Theorem 5.3),
+    and every `probe_every` steps err_1, err_<scale>: the frozen-pattern one-step error
     |ϱ_D(W + h·ηG) − ϱ − h·ηCϱ|.
 
     X (n, d) inputs (unit-norm in the theory setting), y (n,) in {0, 1}; qs, seeds: one pair per
@@ -553,11 +594,13 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
     a = model.A[:, 0, :].clone()
     K = a.shape[0]
     Xe = X[:n_eval]
-    keys = ("cocorrelation", "pred", "C", "d_cocorrelation_frozen", "flip_frac", "flip_frac_eval", "loss")
+    keys = ("cocorrelation", "pred", "C", "d_cocorrelation_frozen", "flip_frac", "flip_frac_eval", "loss",
+            "energy_sq", "aTv", "main_num", "main_term")
     rec = {k: torch.full((steps + 1, K), float("nan"), dtype=a.dtype, device=dev) for k in keys}
     probes = {f"err_{sc:g}": torch.full((steps, K), float("nan"), dtype=a.dtype, device=dev)
               for sc in (1.0, *probe_scales)}
     warm, D_prev = None, None
+    main = ReluMainTerm()
     for step in theory_gd(model, X, y, lr=eta, steps=steps):
         t, W, D, Gdir, loss = step.t, step.W, step.pattern, step.direction, step.loss   # Gdir = −∂L/∂W
         De = D[:, :n_eval]
@@ -565,6 +608,11 @@ def simulate_relu(X: torch.Tensor, y: torch.Tensor, *, width: int, qs: Sequence[
         warm = terms["vecs"]
         rec["cocorrelation"][t], rec["C"][t], rec["pred"][t], rec["loss"][t] = (
             terms["cocorrelation"], terms["C"], terms["pred"], loss)
+        aTv = (a * top_singular(W)[1]).sum(-1).abs()
+        energy_sq = terms["N_W"].mean(1)
+        num = main(star_inputs(De, D, step.residual, X), aTv)
+        rec["energy_sq"][t], rec["aTv"][t], rec["main_num"][t] = energy_sq, aTv, num
+        rec["main_term"][t] = eta * num / energy_sq
         if D_prev is not None:
             flips = (D != D_prev).to(W.dtype)
             rec["flip_frac"][t - 1] = flips.mean((1, 2))

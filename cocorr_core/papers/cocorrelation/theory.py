@@ -27,10 +27,14 @@ from ...ground.errors import ConfigError, check_range
 from ...measures import summarize, two_layer_norms
 from ...models import TwoLayerEnsemble, activate, activation_derivative, init_std
 from ...training import accuracy, bce_loss, theory_gd
+from .dynamics import simulate_relu
 from .settings import (
     D_MNIST,
     LEMMA_DELTA,
+    RISE_WINDOW,
     THEORY_STEP_SIZES,
+    dynamics_settings,
+    get_profile,
     store_table,
     theory_sizes,
 )
@@ -295,27 +299,34 @@ def loss_dirichlet_energy(W: torch.Tensor, a: torch.Tensor, X: torch.Tensor, y: 
 
 
 def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor,
-                    radii: Sequence[float], *, steps: int = 40,
-                    init: torch.Tensor | None = None) -> torch.Tensor:
+                    radii: Sequence[float], *, steps: int = 40, init: torch.Tensor | None = None,
+                    restarts: int = 1, seed: int = 0) -> torch.Tensor:
     """Per-sample L2 ascent on a loss: max over ||e|| <= r of loss_fn(X + e), for every r.
 
-    loss_fn maps inputs (..., n, d) to per-sample losses (..., n). All radii and samples move
-    together as one batch (R, n, d). The start is `init` (a direction per sample, e.g. the
-    loss gradient, which maximises the first-order model) scaled to the sphere of radius r;
-    normalised-gradient steps whose size decays linearly from r/2 to r/200 (large moves first,
-    then refinement), projected back onto the ball. Returns
-    the best loss seen per radius and sample, (R, n). X (n, d); radii: R values ≥ 0; init (n, d)
-    (None: a random direction); steps: ascent steps."""
+    X (..., d): one point per sample (e.g. (n, d), or (K, n, d) for K networks); loss_fn maps
+    inputs (S, R, ..., d) to per-sample losses (S, R, ...). Starts, radii and samples move together
+    as one batch. With `init` (a direction per sample, shaped like X, e.g. the loss gradient, which
+    maximises the first-order model) there is one start, on the sphere of radius r along it;
+    without, `restarts` random starts (uniform in the ball, from a generator seeded with `seed`),
+    which do not favour the gradient direction. Normalised-gradient steps whose size decays
+    linearly from r/2 to r/200 (large moves first, then refinement), projected back onto the
+    ball. Returns the best loss seen per radius and sample over all starts, (R, ...)."""
     check_range("steps", steps, lo=1, integer=True)
+    check_range("restarts", restarts, lo=1, integer=True)
     r = torch.as_tensor(list(radii), dtype=X.dtype, device=X.device)
     if (r < 0).any():
         raise ConfigError(f"radii must be >= 0; got {list(radii)}.")
-    R, (n, d) = r.numel(), X.shape
-    rr = r[:, None, None]
-    direction = init if init is not None else torch.randn(n, d, dtype=X.dtype, device=X.device)
-    direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-300)
-    eps = (rr * direction.expand(R, n, d)).clone()
-    best = torch.full((R, n), -math.inf, dtype=X.dtype, device=X.device)
+    R, d = r.numel(), X.shape[-1]
+    rr = r.reshape(1, R, *([1] * X.dim()))
+    if init is not None:
+        start = (init / init.norm(dim=-1, keepdim=True).clamp_min(1e-300)).expand(1, R, *X.shape)
+    else:
+        gen = torch.Generator(device=X.device).manual_seed(int(seed))
+        start = torch.randn(restarts, R, *X.shape, generator=gen, dtype=X.dtype, device=X.device)
+        depth = torch.rand(restarts, R, *X.shape[:-1], 1, generator=gen, dtype=X.dtype, device=X.device)
+        start = start / start.norm(dim=-1, keepdim=True).clamp_min(1e-300) * depth ** (1.0 / d)
+    eps = (rr * start).clone()
+    best = torch.full(eps.shape[:-1], -math.inf, dtype=X.dtype, device=X.device)
     for k in range(steps + 1):
         step = rr * (0.5 * (1 - k / steps) + 0.005)
         eps.requires_grad_(True)
@@ -326,7 +337,7 @@ def worst_case_loss(loss_fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Te
             eps = eps + step * grad / grad.norm(dim=-1, keepdim=True).clamp_min(1e-300)
             norm = eps.norm(dim=-1, keepdim=True)
             eps = eps * torch.clamp(rr / norm.clamp_min(1e-300), max=1.0)
-    return best.detach()
+    return best.detach().amax(dim=0)
 
 
 def first_order_bound_curve(natural: torch.Tensor, grad_norms: torch.Tensor,
@@ -406,6 +417,21 @@ def lemmaB2_rate(m, n, q, delta: float = 0.05):
     return np.sqrt(8.0 * np.log(2.0 * n / delta) / m ** (1.0 + 2.0 * np.asarray(q, float)))
 
 
+def lemmaB2_rate_sq(m, n, q, delta: float = 0.05):
+    """Part 2's rate for (1/n) sum ||z_i||^2 around m^-2q (constant taken as 1):
+    max{8 log(2/delta)/(m^(1+2q) n), sqrt(8 log(2/delta)/(m^(1+4q) n))}. Scalars or arrays → ndarray."""
+    m, n, q = np.asarray(m, float), np.asarray(n, float), np.asarray(q, float)
+    c = 8.0 * np.log(2.0 / delta)
+    return np.maximum(c / (m ** (1.0 + 2.0 * q) * n), np.sqrt(c / (m ** (1.0 + 4.0 * q) * n)))
+
+
+def lemmaB2_rate_rms(m, n, q, delta: float = 0.05):
+    """Part 3's rate for sqrt((1/n) sum ||z_i||^2) around m^-q (constant taken as 1):
+    sqrt(8 log(2/delta)/(m^(1+2q) n)). Scalars or arrays → ndarray."""
+    m, n, q = np.asarray(m, float), np.asarray(n, float), np.asarray(q, float)
+    return np.sqrt(8.0 * np.log(2.0 / delta) / (m ** (1.0 + 2.0 * q) * n))
+
+
 def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int], qs: Sequence[float], *,
                        trials: int = 100, delta: float = 0.05, seed: int = 0,
                        device: str | torch.device = "auto") -> pd.DataFrame:
@@ -417,7 +443,9 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
     sigma * G L^T with L L^T = X X^T, batched over trials. One row per (setting, m, n, q, trial).
 
     X (N, d) with unit-norm rows, N ≥ max(ns); widths, ns, qs: the grid. Columns: setting, width,
-    n, q, trial, mean_norm, target (m^-q), chi_mean, deviation, rate, within.
+    n, q, trial, mean_norm, target (m^-q), chi_mean, deviation, rate, within (part 1); mean_sq_norm,
+    deviation_sq (from m^-2q), rate_sq, within_sq (part 2); rms_norm, deviation_rms (from m^-q),
+    rate_rms, within_rms (part 3).
     """
     dev = resolve_device(device)
     check_range("trials", trials, lo=1, integer=True)
@@ -441,21 +469,31 @@ def lemmaB2_simulation(X: torch.Tensor, widths: Sequence[int], ns: Sequence[int]
             for m in widths:
                 for q in qs:
                     sigma = init_std(m, q)
-                    parts, per = [], max(1, chunk_elems // (m * n))
+                    parts, sq_parts, per = [], [], max(1, chunk_elems // (m * n))
                     for start in range(0, trials, per):
                         G = torch.randn(min(per, trials - start), m, n, generator=gen,
                                         dtype=torch.float64, device=dev)
                         Z = sigma * (G if setting == "iid" else G @ L.T)    # columns are W(0) x_i
-                        parts.append(Z.norm(dim=1).mean(dim=1))
+                        norms = Z.norm(dim=1)
+                        parts.append(norms.mean(dim=1))
+                        sq_parts.append(norms.square().mean(dim=1))
                     mean_norm = torch.cat(parts).cpu().numpy()
+                    mean_sq = torch.cat(sq_parts).cpu().numpy()
                     target = float(m) ** (-q)
                     rate = float(lemmaB2_rate(m, n, q, delta))
-                    for t, v in enumerate(mean_norm):
+                    for t, (v, v2) in enumerate(zip(mean_norm, mean_sq)):
                         rows.append((setting, m, n, q, t, float(v), target, float(chi_mean(m, sigma)),
-                                     abs(float(v) - target), rate))
+                                     abs(float(v) - target), rate, float(v2)))
     df = pd.DataFrame(rows, columns=["setting", "width", "n", "q", "trial", "mean_norm", "target",
-                                     "chi_mean", "deviation", "rate"])
+                                     "chi_mean", "deviation", "rate", "mean_sq_norm"])
     df["within"] = df["deviation"] <= df["rate"]
+    df["deviation_sq"] = (df["mean_sq_norm"] - df["target"] ** 2).abs()
+    df["rate_sq"] = lemmaB2_rate_sq(df["width"], df["n"], df["q"], delta)
+    df["within_sq"] = df["deviation_sq"] <= df["rate_sq"]
+    df["rms_norm"] = np.sqrt(df["mean_sq_norm"])
+    df["deviation_rms"] = (df["rms_norm"] - df["target"]).abs()
+    df["rate_rms"] = lemmaB2_rate_rms(df["width"], df["n"], df["q"], delta)
+    df["within_rms"] = df["deviation_rms"] <= df["rate_rms"]
     return df
 
 
@@ -493,19 +531,22 @@ def init_spectral_norms(widths: Sequence[int], qs: Sequence[float], *, d: int = 
 
 
 def linear_trajectories(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
-                    steps: int, lr: float, checkpoints: Sequence[int], seed: int = 0,
-                    device: str | torch.device = "auto") -> pd.DataFrame:
+                        steps: int, lr: float, checkpoints: Sequence[int], seeds: Sequence[int] = (0,),
+                        device: str | torch.device = "auto") -> pd.DataFrame:
     """Theory setting: linear two-layer nets aᵀWx (head ±1/√m), full-batch GD on BCE
-    (`training.theory_gd`); all q of one width share the seed, so their W(0) differ only in scale.
+    (`training.theory_gd`), one batched ensemble per width with a member per (q, seed); the q of
+    one seed share the draw, so their W(0) differ only in scale.
     X (n, d) unit-norm inputs, y (n,) in {0, 1}. Exact ϱ, (aᵀv)², ‖W‖₂ and the loss at the
-    checkpoints; one row per (width, q, step): width, q, step, cocorrelation, alignment,
+    checkpoints; one row per (width, q, seed, step): width, q, seed, step, cocorrelation, alignment,
     spectral_norm, head_norm, train_loss."""
     dev = resolve_device(device)
     X, y = X.to(dev, torch.float64), y.to(dev, torch.float64)
     marks = {int(c) for c in checkpoints}
+    member_q = [q for q in qs for _ in seeds]
+    member_seed = [int(s) for _ in qs for s in seeds]
     rows = []
     for m in widths:
-        model = TwoLayerEnsemble.init(X.shape[1], m, list(qs), [seed] * len(qs), head="theory",
+        model = TwoLayerEnsemble.init(X.shape[1], m, member_q, member_seed, head="theory",
                                       activation="linear", dtype=torch.float64, device=dev)
         for step in theory_gd(model, X, y, lr=lr, steps=steps):
             if step.t not in marks:
@@ -513,26 +554,28 @@ def linear_trajectories(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int],
             rec = linear_cocorrelation(step.W, step.a)
             rec["train_loss"] = step.loss
             vals = {k: v.cpu().numpy() for k, v in rec.items()}
-            for k, q in enumerate(qs):
-                rows.append({"width": m, "q": q, "step": step.t,
+            for k, (q, seed) in enumerate(zip(member_q, member_seed)):
+                rows.append({"width": m, "q": q, "seed": seed, "step": step.t,
                              **{name: float(v[k]) for name, v in vals.items()}})
-    cols = ["width", "q", "step", "cocorrelation", "alignment", "spectral_norm", "head_norm", "train_loss"]
-    return pd.DataFrame(rows)[cols].sort_values(["width", "q", "step"], ignore_index=True)
+    cols = ["width", "q", "seed", "step", "cocorrelation", "alignment", "spectral_norm", "head_norm",
+            "train_loss"]
+    return pd.DataFrame(rows)[cols].sort_values(["width", "q", "seed", "step"], ignore_index=True)
 
 
-def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
+def rise_rates(dyn: pd.DataFrame, window: int, lr: float, norm: str = "spectral_norm") -> pd.DataFrame:
     """Initial rise of ϱ per run: (ϱ(window) - ϱ(0)) / (lr * window) and the
-    relative rate (log ϱ(window) - log ϱ(0)) / (lr * window), next to 1/||W(0)||^2.
+    relative rate (log ϱ(window) - log ϱ(0)) / (lr * window), next to 1/‖·‖² at step 0.
 
-    dyn: `linear_trajectories`' table (width, q, step, cocorrelation, spectral_norm, …) with steps 0
-    and `window` → one row per (width, q): width, q, norm0, cocorrelation0, rise, relative_rise,
-    inv_norm_sq."""
-    start = dyn[dyn["step"] == 0].set_index(["width", "q"])
-    end = dyn[dyn["step"] == window].set_index(["width", "q"])
+    dyn: a table with width, q, (seed,) step, cocorrelation and the column `norm` (a norm, e.g.
+    `linear_trajectories`' spectral_norm), with steps 0 and `window` → one row per run (width, q,
+    seed): norm0, cocorrelation0, rise, relative_rise, inv_norm_sq."""
+    keys = [k for k in ("width", "q", "seed") if k in dyn]
+    start = dyn[dyn["step"] == 0].set_index(keys)
+    end = dyn[dyn["step"] == window].set_index(keys)
     if end.empty:
         raise ConfigError(f"window={window} is not a recorded checkpoint.")
     out = pd.DataFrame({
-        "norm0": start["spectral_norm"],
+        "norm0": start[norm],
         "cocorrelation0": start["cocorrelation"],
         "rise": (end["cocorrelation"] - start["cocorrelation"]) / (lr * window),
         "relative_rise": (np.log(end["cocorrelation"]) - np.log(start["cocorrelation"])) / (lr * window),
@@ -541,46 +584,97 @@ def rise_rates(dyn: pd.DataFrame, window: int, lr: float) -> pd.DataFrame:
     return out.reset_index()
 
 
+def relu_rise_runs(X: torch.Tensor, y: torch.Tensor, widths: Sequence[int], qs: Sequence[float], *,
+                   seeds: Sequence[int], window: int, lr: float, n_eval: int,
+                   device: str | torch.device = "auto") -> pd.DataFrame:
+    """Property 2 for the ReLU network: `window` full-batch GD steps of `dynamics.simulate_relu`
+    for every width × q × seed (one batched ensemble per width). One row per (width, q, seed, step)
+    for steps 0..window: width, q, seed, step, cocorrelation (RMS over the first n_eval inputs) and
+    energy (√E_x‖D_x W‖₂² = 𝔖(σ∘W); missing at the last step, which only ϱ reaches)."""
+    member_q = [q for q in qs for _ in seeds]
+    member_seed = [int(s) for _ in qs for s in seeds]
+    frames = []
+    for m in widths:
+        run = simulate_relu(X, y, width=m, qs=member_q, seeds=member_seed, eta=lr, steps=window,
+                            probe_every=0, n_eval=n_eval, device=device)
+        run = run.sort_values(["q", "seed", "step"])
+        run["energy"] = np.sqrt(run["energy_sq"])
+        last = run[run["step"] == window - 1].assign(
+            step=window, cocorrelation=lambda f: f["cocorrelation"] + f["d_cocorrelation"], energy=np.nan)
+        frames.append(pd.concat([run, last])[["width", "q", "seed", "step", "cocorrelation", "energy"]])
+    return pd.concat(frames, ignore_index=True).sort_values(["width", "q", "seed", "step"], ignore_index=True)
+
+
+THM41_RESTARTS = 3     # random starts of the attack per radius and sample
+
+
 def thm41_experiment(X: torch.Tensor, y: torch.Tensor, X_eval: torch.Tensor, y_eval: torch.Tensor, *,
                      width: int, q: float, steps: int, lr: float, radii: Sequence[float],
-                     attack_steps: int = 40, seed: int = 0,
+                     attack_steps: int = 40, seeds: Sequence[int] = (0,), restarts: int = THM41_RESTARTS,
                      device: str | torch.device = "auto") -> pd.DataFrame:
-    """Theorem 4.1 in the theory setting: train one two-layer ReLU net a^T relu(W x) (head
-    +-1/sqrt(m)) by full-batch GD on BCE, then on (X_eval, y_eval) compare, for every radius,
-    the worst-case loss found by L2 ascent (mean over samples = empirical robust risk) with
-    the bound R + r S(L o f) and the first-order value R + r E||grad_x L||.
+    """Theorem 4.1 in the theory setting: train two-layer ReLU nets a^T relu(W x) (head +-1/sqrt(m)),
+    one per seed, as one batched ensemble by full-batch GD on BCE; then on (X_eval, y_eval)
+    compare, for every radius, the worst-case loss found by L2 ascent from `restarts` random
+    starts (mean over samples = empirical robust risk) with the bound R + r S(L o f) and the
+    first-order value R + r E||grad_x L||. Each step of the proof is also measured:
+    `sup_gap` is the relative shortfall of the same attack on the linearised loss
+    L(x) + g^T e against its exact supremum r||g|| (Step 2; 0 when the attack finds it), and
+    `jensen_gap` = S(L o f) - E||g|| >= 0 (Step 3).
 
-    X (n, d), y (n,); X_eval (n′, d), y_eval (n′,); unit-norm inputs, labels in {0, 1}.
-    One row per radius: radius, bound, first_order, natural_risk, energy, robust_risk,
-    train_loss, eval_accuracy, width, q, steps, lr."""
+    X (n, d), y (n,); X_eval (n', d), y_eval (n',); unit-norm inputs, labels in {0, 1}.
+    One row per (seed, radius): seed, radius, bound, first_order, natural_risk, energy,
+    mean_grad_norm, robust_risk, sup_gap, jensen_gap, train_loss, eval_accuracy, width, q, steps,
+    lr, restarts."""
     dev = resolve_device(device)
-    model = TwoLayerEnsemble.init(X.shape[1], width, [q], [seed], head="theory", activation="relu",
-                                  dtype=torch.float64, device=dev)
+    seeds = [int(s) for s in seeds]
+    model = TwoLayerEnsemble.init(X.shape[1], width, [q] * len(seeds), seeds, head="theory",
+                                  activation="relu", dtype=torch.float64, device=dev)
     for step in theory_gd(model, X.to(dev, torch.float64), y.to(dev, torch.float64), lr=lr, steps=steps):
         pass
-    with torch.no_grad():
-        model.W.copy_(step.W)
-    train_loss = float(step.loss[0])
-    W, a = model.W.detach(), model.A[:, 0, :]
+    W, a = step.W, step.a                                             # (K, m, d), (K, m)
+    K = W.shape[0]
     Xe, ye = X_eval.to(dev, torch.float64), y_eval.to(dev, torch.float64)
+    Xk = Xe.expand(K, *Xe.shape)
+
+    def logits(Z: torch.Tensor) -> torch.Tensor:                      # (..., K, n, d) -> (..., K, n)
+        return torch.einsum("...knm,km->...kn", torch.relu(torch.einsum("...knd,kmd->...knm", Z, W)), a)
+
     with torch.no_grad():
-        u = model(Xe)[0, :, 0]
-        natural = bce_loss(u, ye)
-        grads = bce_input_gradient(W, a, Xe, ye, "relu")[0]
-
-    def loss_fn(Z: torch.Tensor) -> torch.Tensor:
-        shape = Z.shape[:-1]
-        logits = model(Z.reshape(-1, Z.shape[-1]))[0, :, 0].reshape(shape)
-        return bce_loss(logits, ye)
-
-    worst = worst_case_loss(loss_fn, Xe, radii, steps=attack_steps, init=grads)
-    curve = first_order_bound_curve(natural, grads.norm(dim=-1), radii)
-    df = pd.DataFrame({k: v.cpu().numpy() for k, v in curve.items()})
-    df["robust_risk"] = worst.mean(dim=1).cpu().numpy()
-    df["train_loss"] = train_loss
-    df["eval_accuracy"] = float(accuracy(u[None, :, None], ye)[0])
-    df["width"], df["q"], df["steps"], df["lr"] = width, q, steps, lr
+        u = logits(Xk)
+        natural = bce_loss(u, ye)                                     # (K, n)
+        grads = bce_input_gradient(W, a, Xe, ye, "relu")              # (K, n, d)
+    worst = worst_case_loss(lambda Z: bce_loss(logits(Z), ye), Xk, radii, steps=attack_steps,
+                            restarts=restarts, seed=1)                # (R, K, n)
+    lin = worst_case_loss(lambda Z: natural + ((Z - Xk) * grads).sum(-1), Xk, radii,
+                          steps=attack_steps, restarts=restarts, seed=2)
+    gnorm = grads.norm(dim=-1)
+    r = torch.as_tensor(list(radii), dtype=torch.float64, device=dev)[:, None, None]
+    exact_sup = natural + r * gnorm
+    sup_gap = ((exact_sup - lin) / (r * gnorm).clamp_min(1e-300)).mean(-1)   # (R, K)
+    acc = accuracy(u.unsqueeze(-1), ye)
+    frames = []
+    for k, seed in enumerate(seeds):
+        curve = first_order_bound_curve(natural[k], gnorm[k], radii)
+        f = pd.DataFrame({key: v.cpu().numpy() for key, v in curve.items()})
+        f.insert(0, "seed", seed)
+        f["mean_grad_norm"] = float(gnorm[k].mean())
+        f["robust_risk"] = worst[:, k].mean(-1).cpu().numpy()
+        f["sup_gap"] = sup_gap[:, k].cpu().numpy()
+        f["jensen_gap"] = float(curve["energy"][0] - gnorm[k].mean())
+        f["train_loss"] = float(step.loss[k])
+        f["eval_accuracy"] = float(acc[k])
+        frames.append(f)
+    df = pd.concat(frames, ignore_index=True)
+    df["width"], df["q"], df["steps"], df["lr"], df["restarts"] = width, q, steps, lr, restarts
     return df
+
+
+def crossover_radii(df: pd.DataFrame) -> pd.DataFrame:
+    """r* per seed of a `thm41_experiment` table: the radius where the measured robust risk first
+    exceeds the bound (`bound_crossover`; nan if it never does on the grid). Returns seed, r_star."""
+    rows = [(seed, bound_crossover(g["radius"], g["robust_risk"], g["bound"]))
+            for seed, g in df.sort_values("radius").groupby("seed")]
+    return pd.DataFrame(rows, columns=["seed", "r_star"])
 
 
 # =====================================================================================
@@ -592,7 +686,10 @@ RELU_LR = THEORY_STEP_SIZES["thm41"]
 
 
 def _sizes(profile: str | None) -> dict:
-    return theory_sizes(profile)
+    """The theory pages' sizes (`settings.theory_sizes`) plus the profile's number of seeds."""
+    sz = theory_sizes(profile)
+    sz["seeds"] = get_profile(sz["profile"]).seeds
+    return sz
 
 
 def _cached(kind: str, params: dict, compute: Callable[[], pd.DataFrame], profile: str) -> pd.DataFrame:
@@ -659,10 +756,12 @@ def thm41_table(profile: str | None = None, device: str | torch.device = "auto")
         X, y = load_mnist_binary("train", n=sz["n"])
         Xe, ye = load_mnist_binary("test", n=sz["n_eval"])
         return thm41_experiment(X, y, Xe, ye, width=sz["thm41_width"], q=sz["thm41_q"], steps=sz["steps"],
-                                lr=RELU_LR, radii=sz["radii"], attack_steps=sz["attack_steps"], device=device)
+                                lr=RELU_LR, radii=sz["radii"], attack_steps=sz["attack_steps"],
+                                seeds=range(sz["seeds"]), restarts=THM41_RESTARTS, device=device)
 
-    params = {k: sz[k] for k in ("n", "n_eval", "thm41_width", "thm41_q", "steps", "radii", "attack_steps")}
-    params["lr"] = RELU_LR
+    params = {k: sz[k] for k in ("n", "n_eval", "thm41_width", "thm41_q", "steps", "radii", "attack_steps",
+                                 "seeds")}
+    params.update(lr=RELU_LR, restarts=THM41_RESTARTS)
     return _cached("theory.thm41", params, compute, sz["profile"])
 
 
@@ -702,8 +801,25 @@ def trajectory_table(profile: str | None = None, device: str | torch.device = "a
 
         X, y = load_mnist_binary("train", n=sz["n"])
         return linear_trajectories(X, y, sz["widths"], sz["qs"], steps=sz["steps"], lr=LINEAR_LR,
-                               checkpoints=sz["checkpoints"], device=device)
+                                   checkpoints=sz["checkpoints"], seeds=range(sz["seeds"]), device=device)
 
-    params = {k: sz[k] for k in ("widths", "qs", "n", "steps", "checkpoints")}
+    params = {k: sz[k] for k in ("widths", "qs", "n", "steps", "checkpoints", "seeds")}
     params["lr"] = LINEAR_LR
     return _cached("theory.linear_trajectories", params, compute, sz["profile"])
+
+
+def relu_rise_table(profile: str | None = None, device: str | torch.device = "auto") -> pd.DataFrame:
+    """The ReLU runs of Property 2 (`relu_rise_runs`) over the profile's widths × q × seeds, for the
+    first RISE_WINDOW steps (lr of Theorem 4.1's ReLU net; ϱ over the dynamics pages' evaluation
+    inputs), memoised."""
+    sz = _sizes(profile)
+    n_eval = min(sz["n"], dynamics_settings(sz["profile"]).n_eval)
+
+    def compute() -> pd.DataFrame:
+        X, y = load_mnist_binary("train", n=sz["n"], dtype=torch.float64)
+        return relu_rise_runs(X, y, sz["widths"], sz["qs"], seeds=range(sz["seeds"]), window=RISE_WINDOW,
+                              lr=RELU_LR, n_eval=n_eval, device=device)
+
+    params = {k: sz[k] for k in ("widths", "qs", "n", "seeds")}
+    params.update(window=RISE_WINDOW, lr=RELU_LR, n_eval=n_eval)
+    return _cached("theory.relu_rise", params, compute, sz["profile"])
