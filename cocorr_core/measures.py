@@ -13,6 +13,12 @@ per-sample numbers: ‖J_f(x)‖₂, ‖J_φ(φ′(x))‖₂ and ‖J_φ′(x)�
 * `authors_power_iteration` is the power iteration of the authors' released code, kept as the
   baseline the benchmarks and the book compare against.
 
+Random-start bound. Until the top two Ritz pairs have converged, θ₁ may sit next to an eigenvalue
+below λ_max, and its residual then bounds the distance to that eigenvalue only. For that phase the
+Lanczos module uses the bound of Kuczyński & Woźniakowski (1992), which holds for every spectrum with
+probability ≥ 1 − 10⁻⁴ over the random start vectors; it certifies loose tolerances (≳ 10⁻¹) after
+about ten block steps.
+
 Lanczos certificate. After k block steps the top Ritz value θ₁ ≤ λ_max, its residual
 r₁ = ‖A y₁ − θ₁ y₁‖ bounds |λ − θ₁| ≤ r₁ for the eigenvalue λ nearest θ₁, and with a gap
 δ = θ₁ − (θ₂ + r₂) > 0 to the rest of the spectrum the sharper bound r₁²/δ holds
@@ -124,14 +130,19 @@ def _lam_max_psd(G: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | None = None,
                     warm: dict | None = None, max_iter: int = 300, block: int = 3,
-                    exact_dim: int = 128, chunk: int | None = None, seed: int = 0) -> NormSample:
+                    exact_dim: int = 128, chunk: int | None = None, seed: int = 0,
+                    shared_start: int = 32) -> NormSample:
     """Exact (or certified to relative error `tol`) per-sample norms of a two-layer ensemble.
 
     X: (n, d) shared by all members (images are flattened) or (K, n, d) per member.
     Split φ′ = σ∘W (inner), φ = A (outer). Returns a NormSample of shape (K, n).
     `warm`: the `state` of an earlier NormSample; `block`: Lanczos start vectors; `exact_dim`:
     exact eigvalsh when min(m, d) ≤ exact_dim; `chunk`: samples per batch (None: by memory);
-    `max_iter`, `seed`: Lanczos steps and start vectors.
+    `max_iter`, `seed`: Lanczos steps and start vectors. `shared_start`: without `warm`, all but
+    one of the `block` start vectors come from a Rayleigh–Ritz step in the top `shared_start`
+    vectors spanning the dominant subspace of the operator averaged over the inputs (0: all random;
+    used for tol < SHARED_START_BELOW, on the d side); the last one stays random, so the Krylov
+    space always holds that of a random start.
     """
     if not isinstance(model, TwoLayerEnsemble):
         raise ConfigError(f"two_layer_norms needs a TwoLayerEnsemble; got {type(model).__name__}. "
@@ -143,6 +154,7 @@ def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | No
     n = X.shape[-2]
     tol = default_tol(W.dtype) if tol is None else tol
     check_range("tol", tol, lo=0.0, lo_open=True)
+    check_range("shared_start", shared_start, lo=0, integer=True)
 
     outer = torch.linalg.matrix_norm(A, ord=2)[:, None].expand(K, n).clone()
     if model.activation == "linear":
@@ -167,11 +179,43 @@ def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | No
         full[:, s:s + step] = _lam_max_psd(Gram).sqrt()
 
     inner, bound, state, steps = _inner_relu_norms(model, X, W, G, tol=tol, warm=warm, max_iter=max_iter,
-                                                   block=block, exact_dim=exact_dim, chunk=chunk, seed=seed)
+                                                   block=block, exact_dim=exact_dim, chunk=chunk, seed=seed,
+                                                   shared_start=shared_start)
     return NormSample(full, outer, inner, state=state, max_rel_bound=bound, iterations=steps)
 
 
-def _inner_relu_norms(model, X, W, G, *, tol, warm, max_iter, block, exact_dim, chunk, seed):
+SHARED_START_BELOW = 1e-2    # tolerances below which `two_layer_norms` uses the shared start
+
+
+def _shared_basis(W: torch.Tensor, d2: torch.Tensor, k: int, seed: int, sweeps: int = 3) -> torch.Tensor:
+    """An orthonormal basis (K, d, k) of the dominant subspace of the mean operator
+    Wᵀ diag(mean_x d²(x)) W of every member, by a few sweeps of subspace iteration (GEMMs only).
+
+    The masks d²(x) of different inputs overlap strongly (MNIST images share their background), so
+    every sample's top eigenvector lies mostly in this one subspace."""
+    K, m, d = W.shape
+    gen = torch.Generator(device="cpu").manual_seed(seed + 7919)
+    Q = torch.randn(K, d, k, generator=gen, dtype=torch.float64).to(device=W.device, dtype=W.dtype)
+    mean_d2 = d2.mean(1)[..., None]                                            # (K, m, 1)
+    for _ in range(sweeps):
+        Q, _ = torch.linalg.qr(W.transpose(1, 2) @ (mean_d2 * (W @ Q)))
+    return Q
+
+
+def _projected_start(W: torch.Tensor, d2: torch.Tensor, U: torch.Tensor, b: int) -> torch.Tensor:
+    """Top-b Ritz vectors (K, n, b, d) of every sample's operator Wᵀ diag(d²) W in the span of U.
+
+    Rayleigh–Ritz needs Uᵀ Wᵀ diag(d²) W U = Bᵀ diag(d²) B with B = W U shared by all samples,
+    so all n projections (k×k) come from one GEMM d² @ (B ⊗ B), n·m·k² multiply-adds."""
+    B = W @ U                                                                  # (K, m, k)
+    K, m, k = B.shape
+    P = (d2 @ (B[..., :, None] * B[..., None, :]).reshape(K, m, k * k)).reshape(K, -1, k, k)
+    _, Y = torch.linalg.eigh(P.to(torch.float64))
+    return (Y[..., -b:].flip(-1).transpose(-1, -2).to(W.dtype) @ U.transpose(1, 2)[:, None])
+
+
+def _inner_relu_norms(model, X, W, G, *, tol, warm, max_iter, block, exact_dim, chunk, seed,
+                      shared_start=0):
     """‖D(x) W‖₂ for every member and sample: exact eigvalsh when min(m, d) is small, else Lanczos."""
     K, m, d = W.shape
     n = X.shape[-2]
@@ -196,6 +240,12 @@ def _inner_relu_norms(model, X, W, G, *, tol, warm, max_iter, block, exact_dim, 
     warm_vecs = None
     if warm is not None and warm.get("inner_side") == side:
         warm_vecs = warm.get("inner")
+    # a shared start subspace (d side only: there every sample's projection is one cheap GEMM)
+    basis = None
+    # at loose tolerances the random-start bound certifies first, and it grows stronger with every
+    # random start vector, so the shared start serves the tight ones
+    if warm_vecs is None and side == "d" and shared_start > 0 and block >= 2 and tol < SHARED_START_BELOW:
+        basis = _shared_basis(W, d2_all, min(shared_start, d), seed)
     step = chunk or _auto_chunk(n, 2.0 * K * (min(max_iter, dim, 64) + 4) * block * dim * W.element_size())
     vec_parts, worst, steps = [], 0.0, 0
     for s in range(0, n, step):
@@ -214,6 +264,8 @@ def _inner_relu_norms(model, X, W, G, *, tol, warm, max_iter, block, exact_dim, 
             return H.reshape(Kk, nv, b, m) * sq
 
         wv = warm_vecs[:, s:s + nn_] if warm_vecs is not None else None
+        if basis is not None:
+            wv = _projected_start(W, d2, basis, block - 1)
         lam, bnd, vecs, st = top_eigenvalues(matvec, (K, nn_), dim, dtype=dt, device=W.device, tol=tol,
                                              max_iter=max_iter, block=block, warm=wv, seed=seed + s)
         inner[:, s:s + nn_] = lam.clamp_min(0).sqrt()
@@ -368,13 +420,15 @@ def split_norms(inner: Callable, outer: Callable, X: torch.Tensor, *, tol: float
 
 # ---------------------------------------------------------------- the authors' estimator
 def authors_power_iteration(fn: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, iters: int = 30,
-                            tol: float = 1e-4, seed: int = 0) -> torch.Tensor:
+                            tol: float = 1e-4, seed: int = 0,
+                            on_step: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
     """Per-sample ‖J_fn(x)‖₂ by the power iteration of the authors' released analysis code.
 
     u ~ U[0, 1] normalised; repeat: v = J u, u = Jᵀ v, estimate ‖u‖/‖v‖, normalise u; stop after
     `iters` steps or when the largest signed relative change of the estimates is below `tol`.
     The estimate is a lower bound that can stop early on slowly converging spectra; it is the
-    baseline for our Lanczos solver. X (n, …) a batch; returns norms (n,).
+    baseline for our Lanczos solver. X (n, …) a batch; returns norms (n,). `on_step(i, estimates)`,
+    if given, is called after every step i = 1, 2, … (e.g. to record the estimates along the way).
     """
     _check_eval(fn)
     check_range("iters", iters, lo=1, integer=True)
@@ -386,13 +440,15 @@ def authors_power_iteration(fn: Callable[[torch.Tensor], torch.Tensor], X: torch
     with torch.no_grad():
         _, J, JT = _linear_maps(fn, X)
         est = None
-        for _ in range(iters):
+        for step in range(1, iters + 1):
             V = J(U)
             U = JT(V)
             vdims = tuple(range(1, V.ndim))
             un, vn = torch.linalg.vector_norm(U, dim=dims), torch.linalg.vector_norm(V, dim=vdims)
             new = torch.nan_to_num(un / vn)
             U = U / un.clamp_min(torch.finfo(X.dtype).tiny).reshape(-1, *([1] * (X.ndim - 1)))
+            if on_step is not None:
+                on_step(step, new)
             if est is not None:
                 change = torch.nan_to_num((new - est) / est)
                 est = new

@@ -197,3 +197,34 @@ def test_bad_arguments():
         two_layer_norms(model, torch.randn(3, 10, dtype=torch.float64), tol=-1.0)
     with pytest.raises(ConfigError, match="TwoLayerEnsemble"):
         two_layer_norms(nn.Linear(3, 3), torch.randn(2, 3))
+
+
+def clustered_inputs(n, d, seed):
+    """Inputs sharing a common background, as MNIST images do, so their ReLU masks overlap."""
+    g = torch.Generator().manual_seed(seed)
+    common = torch.randn(d, generator=g, dtype=torch.float64)
+    return common + 0.7 * torch.randn(n, d, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("tol,shared_start", [(1e-1, 0), (1e-2, 16), (1e-4, 16), (1e-6, 0)])
+def test_inner_norms_certified_at_every_tolerance(tol, shared_start):
+    # d = 60 < m = 180 and exact_dim = 8: the d-side Lanczos path, where the shared start applies
+    model = TwoLayerEnsemble.init(60, 180, [0.0, 0.25], [1, 2], dtype=torch.float64, device="cpu")
+    X = clustered_inputs(16, 60, seed=5)
+    ns = two_layer_norms(model, X, tol=tol, exact_dim=8, shared_start=shared_start)
+    _, _, inner = reference(model, X)
+    err = (inner - ns.inner) / inner
+    assert ns.max_rel_bound <= tol
+    assert float(err.abs().max()) <= ns.max_rel_bound + 1e-12       # the certificate holds
+    assert bool((err >= -1e-12).all())                              # sqrt(Ritz value): a lower bound
+
+
+def test_shared_start_saves_steps_and_agrees():
+    model = TwoLayerEnsemble.init(60, 180, [0.0], [3], dtype=torch.float64, device="cpu")
+    X = clustered_inputs(16, 60, seed=6)
+    cold = two_layer_norms(model, X, exact_dim=8, shared_start=0)
+    shared = two_layer_norms(model, X, exact_dim=8, shared_start=16)
+    assert rel_err(shared.inner, cold.inner) <= 2e-6
+    assert shared.iterations <= cold.iterations
+    with pytest.raises(ConfigError, match="shared_start"):
+        two_layer_norms(model, X, exact_dim=8, shared_start=-1)

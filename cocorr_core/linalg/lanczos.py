@@ -1,7 +1,8 @@
 """Batched block Lanczos for the top eigenvalue of many small PSD operators, with certificates.
 
-See `cocorr_core.measures` for the certificate (Kato–Temple with a trusted gap) and why the
-two-layer norms use a block of 3 start vectors.
+See `cocorr_core.measures` for the certificate (Kato–Temple with a trusted gap, or before the gap
+can be trusted the random-start bound of Kuczyński & Woźniakowski) and why the two-layer norms use
+a block of 3 start vectors.
 """
 from __future__ import annotations
 
@@ -19,6 +20,21 @@ def _orthonormal_rows(V: torch.Tensor) -> torch.Tensor:
     """Orthonormalise the b rows of every (…, b, dim) block."""
     Q, _ = torch.linalg.qr(V.transpose(-1, -2))
     return Q.transpose(-1, -2)
+
+
+RANDOM_START_DELTA = 1e-4   # failure probability allowed to the random-start bound, per problem
+
+
+def random_start_bound(dim: int, steps: int, delta: float = RANDOM_START_DELTA) -> float:
+    """A relative bound (λ_max − θ₁)/θ₁ that holds with probability ≥ 1 − delta for any PSD spectrum.
+
+    Kuczyński & Woźniakowski (1992): after k Lanczos steps from a start uniformly distributed on
+    the sphere of R^dim, P(θ₁ < (1 − ε) λ_max) ≤ 1.648 √dim e^{−√ε (2k − 1)}. A block Krylov space
+    that holds such a start contains its k-step space, so the bound carries over; with r independent
+    random starts in the block all r must fail, so each may be given delta^(1/r). Returns ε/(1 − ε)
+    (inf while ε ≥ 1)."""
+    eps = (math.log(1.648 * math.sqrt(dim) / delta) / (2 * steps - 1)) ** 2
+    return eps / (1.0 - eps) if eps < 1 else float("inf")
 
 
 def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: torch.dtype,
@@ -54,6 +70,8 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
         start[:, :, : w.shape[2]] = (w + 1e-3 * start[:, :, : w.shape[2]]
                                      * w.norm(dim=-1, keepdim=True).clamp_min(1e-30) / math.sqrt(dim))
 
+    # start vectors drawn at random: each fails the random-start bound independently
+    n_random = b if warm is None else max(0, b - warm.shape[2])
     lam = torch.zeros(K, n, dtype=dtype, device=device)
     bound = torch.full((K, n), float("inf"), dtype=dtype, device=device)
     vecs = torch.zeros(K, n, b, dim, dtype=dtype, device=device)
@@ -100,6 +118,7 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
         theta, S = torch.linalg.eigh(T[:, :, :hi, :hi])     # ascending
         res = (Bj @ S[:, :, lo:hi, :]).norm(dim=-2)         # residual norm of every Ritz pair
         t1, r1 = theta[..., -1], res[..., -1]
+        scale = t1.abs().clamp_min(torch.finfo(dtype).tiny)
         if hi > 1:
             # Kato–Temple needs an upper bound on λ₂; θ₂ + r₂ is one only once the second Ritz pair
             # has itself converged, so the sharper bound is used only when r₂ is small against the gap
@@ -107,12 +126,18 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
             gap = ritz_gap - res[..., -2]
             trusted = (res[..., -2] <= 0.1 * ritz_gap) & (gap > 0)
             kt = torch.where(trusted, r1.square() / gap.clamp_min(torch.finfo(dtype).tiny), r1)
-            err = torch.minimum(r1, kt)
+            resid = torch.where(trusted, torch.minimum(r1, kt), torch.full_like(r1, float("inf")))
         else:
-            err = r1
+            resid = torch.full_like(r1, float("inf"))
+        # until the top two Ritz pairs have converged, θ₁ may sit near an eigenvalue below λ_max
+        # (its residual then bounds the distance to that one): only the random-start bound holds
+        if n_random:
+            delta = RANDOM_START_DELTA ** (1 / n_random)
+            err = torch.minimum(resid, scale * random_start_bound(dim, steps, delta))
+        else:   # a start chosen by the caller (e.g. the previous solve's vectors) is taken on trust
+            err = torch.minimum(resid, r1)
         if hi >= dim:                                       # the basis spans the space: exact
             err = torch.zeros_like(err)
-        scale = t1.abs().clamp_min(torch.finfo(dtype).tiny)
         conv = (err <= lam_tol * scale) | (t1 <= torch.finfo(dtype).tiny) | torch.tensor(last, device=device)
 
         # record newly converged problems (and everything on the last step)
