@@ -148,7 +148,7 @@ def check_lemmaB2_table(df: pd.DataFrame, delta: float = LEMMA_DELTA) -> CheckRe
 
 
 SPEED_SLOPE_RANGE = (0.5, 1.5)   # "inverse to ‖W‖²": the rise ∝ (1/‖W‖²)^slope with slope within 0.5 of 1
-SPEARMAN_EST_MIN = 0.5           # … and the rank correlation at least 0.5 (its interval above 0)
+SPEARMAN_EST_MIN = 0.6           # … and the rank correlation at least 0.6 (its interval above 0)
 
 
 def speed_effects(rates: pd.DataFrame) -> dict[str, dict[str, float]]:
