@@ -121,10 +121,13 @@ def _flat_inputs(model: TwoLayerEnsemble, X: torch.Tensor) -> torch.Tensor:
 
 
 def _lam_max_psd(G: torch.Tensor) -> torch.Tensor:
-    """Largest eigenvalue of a batch of small PSD Gram matrices (exact, clamped at 0)."""
+    """Largest eigenvalue of a batch of small PSD Gram matrices (exact, clamped at 0), in G's dtype.
+
+    The eigensolver runs in float64: LAPACK's float32 solver fails to converge on some
+    ill-conditioned Gram matrices of trained ReLU networks (rank-deficient D(x)W)."""
     if G.shape[-1] == 1:
         return G[..., 0, 0].clamp_min(0)
-    return torch.linalg.eigvalsh(G)[..., -1].clamp_min(0)
+    return torch.linalg.eigvalsh(G.to(torch.float64))[..., -1].clamp_min(0).to(G.dtype)
 
 
 @torch.no_grad()

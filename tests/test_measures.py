@@ -228,3 +228,14 @@ def test_shared_start_saves_steps_and_agrees():
     assert shared.iterations <= cold.iterations
     with pytest.raises(ConfigError, match="shared_start"):
         two_layer_norms(model, X, exact_dim=8, shared_start=-1)
+
+
+def test_exact_norms_of_rank_deficient_float32_grams_match_float64():
+    from cocorr_core.measures import _lam_max_psd
+    gen = torch.Generator().manual_seed(3)
+    B = torch.randn(64, 128, 3, generator=gen, dtype=torch.float64)
+    B[:, 64:] = B[:, :64]                          # repeated rows: many zero and equal eigenvalues
+    G = B @ B.transpose(1, 2)
+    top = _lam_max_psd(G.float())
+    assert top.dtype == torch.float32
+    torch.testing.assert_close(top.double(), torch.linalg.eigvalsh(G)[:, -1], rtol=1e-5, atol=1e-5)
