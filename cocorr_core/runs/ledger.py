@@ -90,6 +90,15 @@ def find_claim(claims: Iterable[Claim], claim_id: str) -> Claim:
     return by_id[claim_id]
 
 
+def page_verdicts(claims: Sequence[Claim], page: str | None = None, ids: Sequence[str] | None = None,
+                  profile: str | None = None) -> Verdicts:
+    """Evaluate the claims shown on `page` (or those in `ids`, or all) at the profile, as verdict cards:
+    what every paper's front offers its notebooks as `verdicts(...)`."""
+    chosen = ([find_claim(claims, i) for i in ids] if ids is not None
+              else [c for c in claims if page is None or c.page == page])
+    return Verdicts([evaluate(c, profile) for c in chosen])
+
+
 def evaluate(claim: Claim, profile: str | None = None) -> dict[str, Any]:
     """Run one claim's check and return a ledger entry (a plain dict, JSON-ready)."""
     prof = profile_name(profile)

@@ -22,7 +22,7 @@ from ...linalg.stats import loglog_fit, spearman
 from ...measures import authors_power_iteration, summarize, two_layer_norms
 from ...models import TwoLayerEnsemble
 from ...runs.config import RunConfig
-from ...runs.ledger import VERDICTS, Claim, Verdicts, check_unique, evaluate, find_claim
+from ...runs.ledger import VERDICTS, Claim, Verdicts, check_unique, find_claim, page_verdicts
 from ...runs.store import ResultStore
 from ...runs.sweep import SweepSummary, run_sweep
 from ...training import train_ensemble
@@ -68,9 +68,7 @@ def claim(claim_id: str) -> Claim:
 def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str | None = None) -> Verdicts:
     """Evaluate this paper's claims shown on `page` (or those in `ids`, or all) at the profile;
     the result displays as verdict cards in a notebook."""
-    chosen = ([claim(i) for i in ids] if ids is not None
-              else [c for c in CLAIMS if page is None or c.page == page])
-    return Verdicts([evaluate(c, profile) for c in chosen])
+    return page_verdicts(CLAIMS, page, ids, profile)
 
 
 def sweep(configs: list[RunConfig], store: Any = None, **options: Any) -> SweepSummary:

@@ -14,7 +14,7 @@ binary and k-class networks, readouts, training), `experiments` (the runs), `plo
 
 from __future__ import annotations
 
-from ...runs.ledger import Claim, Verdicts, check_unique, evaluate, find_claim
+from ...runs.ledger import Claim, Verdicts, check_unique, find_claim, page_verdicts
 from . import claims, experiments, geometry, networks, plots
 from .claims import averaging_effects, crossing_radius, decoupling_effects
 from .experiments import (
@@ -39,10 +39,7 @@ def claim(claim_id: str) -> Claim:
 
 def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str | None = None) -> Verdicts:
     """Evaluate this paper's claims shown on `page` (or those in `ids`, or all) at the profile."""
-    chosen = (
-        [claim(i) for i in ids] if ids is not None else [c for c in CLAIMS if page is None or c.page == page]
-    )
-    return Verdicts([evaluate(c, profile) for c in chosen])
+    return page_verdicts(CLAIMS, page, ids, profile)
 
 
 def sizes_text(profile: str | None = None) -> str:

@@ -13,7 +13,7 @@ networks), `theory` (the proved cases), `plots`, `claims` (the ledger).
 from __future__ import annotations
 
 from ...lipschitz import lipschitz_bracket, path_norm_bound, spectral_bound
-from ...runs.ledger import Claim, Verdicts, check_unique, evaluate, find_claim
+from ...runs.ledger import Claim, Verdicts, check_unique, find_claim, page_verdicts
 from . import claims, experiments, plots, theory
 from .experiments import fit_to_margin, margin_normalised, sweep_table
 from .plots import plot_bracket, plot_cocorrelation, plot_nd, plot_universal, slope_table
@@ -31,9 +31,7 @@ def claim(claim_id: str) -> Claim:
 
 def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str | None = None) -> Verdicts:
     """Evaluate this paper's claims shown on `page` (or those in `ids`, or all) at the profile."""
-    chosen = ([claim(i) for i in ids] if ids is not None
-              else [c for c in CLAIMS if page is None or c.page == page])
-    return Verdicts([evaluate(c, profile) for c in chosen])
+    return page_verdicts(CLAIMS, page, ids, profile)
 
 
 __all__ = [

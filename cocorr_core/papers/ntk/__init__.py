@@ -16,7 +16,7 @@ ledger). The kernels themselves live in the shared `cocorr_core.kernels`.
 from __future__ import annotations
 
 from ... import kernels
-from ...runs.ledger import Claim, Verdicts, check_unique, evaluate, find_claim
+from ...runs.ledger import Claim, Verdicts, check_unique, find_claim, page_verdicts
 from . import claims, experiments, plots, theory
 from .claims import flow_identities
 from .experiments import (
@@ -59,10 +59,7 @@ def claim(claim_id: str) -> Claim:
 
 def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str | None = None) -> Verdicts:
     """Evaluate this paper's claims shown on `page` (or those in `ids`, or all) at the profile."""
-    chosen = (
-        [claim(i) for i in ids] if ids is not None else [c for c in CLAIMS if page is None or c.page == page]
-    )
-    return Verdicts([evaluate(c, profile) for c in chosen])
+    return page_verdicts(CLAIMS, page, ids, profile)
 
 
 __all__ = [
