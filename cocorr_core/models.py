@@ -19,7 +19,7 @@ from .ground.errors import ConfigError, check_choice, check_range
 
 ACTIVATIONS = ("linear", "relu")
 HEADS = ("theory", "code")
-RESNET_ARCHS = ("resnet50", "wide_resnet50_2")
+RESNET_ARCHS = ("resnet18", "resnet50", "wide_resnet50_2")
 MODELS = ("two_layer", *RESNET_ARCHS)
 
 
@@ -378,10 +378,12 @@ class ResNetSplit(nn.Module):
 
 
 def build_resnet(arch: str = "resnet50", n_classes: int = 10, seed: int = 0, *,
-                 device: str | torch.device = "auto") -> nn.Module:
-    """torchvision `resnet50` / `wide_resnet50_2` (random init, weights=None, `num_classes=n_classes`)
-    with its classifier `fc` frozen. Initialisation is drawn under torch.manual_seed(seed) without
-    touching the global RNG state. Input images (n, 3, H, W); output logits (n, n_classes)."""
+                 device: str | torch.device = "auto", freeze_fc: bool = True) -> nn.Module:
+    """torchvision `resnet18` / `resnet50` / `wide_resnet50_2` (random init, weights=None,
+    `num_classes=n_classes`), its classifier `fc` frozen unless `freeze_fc=False` (the co-correlation
+    paper fixes the last layer; the feature-averaging paper trains all of it). Initialisation is drawn
+    under torch.manual_seed(seed) without touching the global RNG state. Input images (n, 3, H, W);
+    output logits (n, n_classes)."""
     import torchvision
 
     check_choice("arch", arch, RESNET_ARCHS)
@@ -391,7 +393,7 @@ def build_resnet(arch: str = "resnet50", n_classes: int = 10, seed: int = 0, *,
         torch.manual_seed(int(seed))
         net = getattr(torchvision.models, arch)(weights=None, num_classes=n_classes)
     for p in net.fc.parameters():
-        p.requires_grad_(False)
+        p.requires_grad_(not freeze_fc)
     return net.to(resolve_device(device))
 
 

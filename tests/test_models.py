@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from cocorr_core.ground.errors import ConfigError
-from cocorr_core.models import MLP, TwoLayerEnsemble, resnet_split
+from cocorr_core.models import MLP, TwoLayerEnsemble, build_resnet, resnet_split
 
 DEVICES = ["cpu",
            pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))]
@@ -94,4 +94,13 @@ def test_bad_arguments_raise_config_error():
     with pytest.raises(ConfigError, match=r"cut='middle'.*\('stem', 'pool'\)"):
         resnet_split("resnet50", cut="middle")
     with pytest.raises(ConfigError, match="arch"):
-        resnet_split("resnet18")
+        resnet_split("resnet34")
+
+
+def test_resnet18_trains_its_classifier_only_when_asked():
+    frozen = build_resnet("resnet18", n_classes=2, seed=0, device="cpu")
+    free = build_resnet("resnet18", n_classes=2, seed=0, device="cpu", freeze_fc=False)
+    assert not any(p.requires_grad for p in frozen.fc.parameters())
+    assert all(p.requires_grad for p in free.fc.parameters())
+    assert torch.equal(frozen.fc.weight, free.fc.weight)      # same seed, same draw
+    assert free(torch.zeros(2, 3, 32, 32)).shape == (2, 2)
