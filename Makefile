@@ -42,7 +42,7 @@ book: setup data
 	@echo "book written to _build/html/index.html ($$COCORR_PROFILE profile)"
 
 lint: setup
-	$(BIN)/ruff check cocorr_core tests benchmarks
+	$(BIN)/ruff check cocorr_core tests benchmarks book/_ext
 
 test: setup data lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra

@@ -5,6 +5,8 @@
     cocorr run FIGURE [--profile quick|paper] [--device auto|cpu|cuda] [--out DIR]
                       [--executor inprocess|dask] [--scheduler ADDR | --workers N] [--seeds N]
                       [--retry-failed]
+    cocorr figure NAME|all|list [--format svg|pdf|png] [--size slide|page] [--profile P] [--out DIR]
+    cocorr page PAGE [--profile P] [--out DIR]
     cocorr sweep show DIR [--namespace NS|all]
     cocorr report [--json] [--profile P]
     cocorr bench [--quick] [--json PATH]
@@ -94,6 +96,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true",
                      help="rerun runs stored as failed (by default they are kept and reported)")
 
+    figure = sub.add_parser("figure", help="draw a figure of the book from stored results (slides, print)",
+                            description="Draw a figure of the book from the result store, computing only "
+                            "what is not stored yet, and write it to "
+                            "DIR/figures/<name>-<profile>-<size>.<format>. NAME 'all' writes every figure; "
+                            "'list' names them.")
+    figure.add_argument("name", metavar="NAME",
+                        help="figure name, e.g. fig3 or fa-robustness (an unknown name lists the valid ones)")
+    figure.add_argument("--format", choices=FIGURE_FORMATS, default="svg", help="file format (default: svg)")
+    figure.add_argument("--size", choices=tuple(FIGURE_SIZES), default="slide",
+                        help="slide: 16:9 at 13.33 x 7.5 in with large type (default); page: as in the book")
+    figure.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                        help="whose stored results to draw (default: $COCORR_PROFILE, else quick)")
+    figure.add_argument("--out", metavar="DIR", default=None,
+                        help="root of the output (default: $COCORR_RESULTS, else ~/.cache/cocorr/results)")
+
+    page = sub.add_parser("page", help="rerun one page of the book as a notebook (source checkout)",
+                          description="Execute notebooks/<PAGE>.md top to bottom with papermill in the given "
+                          "profile and write the executed notebook to DIR/<page>.ipynb.")
+    page.add_argument("page", metavar="PAGE",
+                      help="page name or a unique prefix of it, e.g. fig3 or fig3_init_width")
+    page.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                      help="sizes to run at (default: $COCORR_PROFILE, else quick)")
+    page.add_argument("--out", metavar="DIR", default="_build/pages",
+                      help="where the executed notebook goes (default: _build/pages in the checkout)")
+
     sweep = sub.add_parser("sweep", help="inspect stored sweeps", description="Inspect stored sweeps.")
     sweep_sub = sweep.add_subparsers(dest="sweep_command", metavar="ACTION", parser_class=_Parser)
     sweep_sub.required = True
@@ -145,11 +172,115 @@ def figure_run_configs(paper: Any, figure: str, profile: str, device: str, seeds
     return paper.figure_configs(figure, profile, device=device, seeds=seeds)
 
 
-def _save_figure(fig: Any, path: Path) -> None:
+FIGURE_FORMATS = ("svg", "pdf", "png")
+# Inches, and the type sizes that keep a figure legible when projected.
+FIGURE_SIZES: dict[str, tuple[float, float] | None] = {"slide": (13.33, 7.5), "page": None}
+SLIDE_RC = {"font.size": 16, "axes.titlesize": 17, "axes.labelsize": 17, "xtick.labelsize": 14,
+            "ytick.labelsize": 14, "legend.fontsize": 13, "figure.titlesize": 18, "lines.linewidth": 2.2}
+
+
+def _as_figure(drawn: Any) -> Any:
+    """The matplotlib Figure of whatever a plot function returned (Figure, Axes, grid or tuple)."""
+    import matplotlib.pyplot as plt
+
+    for obj in (drawn[0] if isinstance(drawn, tuple) and drawn else drawn, drawn):
+        if hasattr(obj, "savefig"):
+            return obj
+        if hasattr(obj, "figure") and hasattr(obj.figure, "savefig"):
+            return obj.figure
+    return plt.gcf()
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    from .ground.paths import check_writable, default_root
+    from .ground.profiles import profile_name
+
+    root = Path(args.out).expanduser() if args.out else default_root()
+    check_writable(root)   # before any computing
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .catalog import BOOK_FIGURES, book_figure
+
+    if args.name == "list":
+        for f in BOOK_FIGURES.values():
+            print(f"{f.name:<18} {f.paper:<18} notebooks/{f.page}.md")
+        return 0
+    profile = profile_name(args.profile)
+    names = list(BOOK_FIGURES) if args.name == "all" else [book_figure(args.name).name]
+    size = FIGURE_SIZES[args.size]
+    for name in names:
+        with matplotlib.rc_context(SLIDE_RC if size else {}):
+            fig = _as_figure(book_figure(name).draw(profile))
+            if size:
+                fig.set_size_inches(*size)
+            out = root / "figures" / f"{name}-{profile}-{args.size}.{args.format}"
+            _save_figure(fig, out, dpi=200 if size else 150)
+        plt.close("all")
+        print(f"{name}: {out}", flush=True)
+    return 0
+
+
+def notebook_stems(root: Path) -> list[str]:
+    return sorted(p.stem for p in (root / "notebooks").glob("*.md"))
+
+
+def resolve_page(page: str, root: Path) -> str:
+    """The notebook stem that `page` names exactly or as a unique prefix."""
+    stems = notebook_stems(root)
+    if not stems:
+        raise UserError(f"`cocorr page` needs a source checkout: there is no notebooks/ folder in {root}.")
+    if page in stems:
+        return page
+    matches = [s for s in stems if s.startswith(page)]
+    if len(matches) != 1:
+        what = "is ambiguous" if matches else "is unknown"
+        raise ConfigError(f"PAGE={page!r} {what}; choose one of {tuple(matches or stems)}.")
+    return matches[0]
+
+
+def cmd_page(args: argparse.Namespace) -> int:
+    import time
+
+    from .ground.profiles import profile_name
+
+    root = source_root()
+    stem = resolve_page(args.page, root)
+    profile = profile_name(args.profile)
+    out_dir = Path(args.out).expanduser()
+    out_dir = out_dir if out_dir.is_absolute() else root / out_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    try:
+        import jupytext
+        import papermill
+    except ImportError as exc:
+        raise UserError(f"`cocorr page` needs jupytext and papermill ({exc.name} is missing): "
+                        "run `make setup` or `pip install -e '.[dev]'`.") from None
+
+    nb = jupytext.read(root / "notebooks" / f"{stem}.md")
+    out = out_dir / f"{stem}.ipynb"
+    print(f"running notebooks/{stem}.md ({profile} profile) -> {out}", flush=True)
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(nb, str(out), parameters={"PROFILE": profile}, kernel_name="python3",
+                                   cwd=str(root / "notebooks"), progress_bar=False)
+    except papermill.PapermillExecutionError as exc:
+        print(f"cocorr: page {stem} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}; the notebook "
+              f"as far as it ran is {out}", file=sys.stderr)
+        return EXIT_FAULT
+    print(f"done in {time.perf_counter() - start:.0f} s: {out}")
+    return 0
+
+
+def _save_figure(fig: Any, path: Path, dpi: int = 150) -> None:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close("all")
 
 
@@ -323,7 +454,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return subprocess.run(cmd, cwd=root).returncode
 
 
-COMMANDS = {"data": cmd_data, "run": cmd_run, "report": cmd_report, "bench": cmd_bench}
+COMMANDS = {"data": cmd_data, "run": cmd_run, "figure": cmd_figure, "page": cmd_page, "report": cmd_report,
+            "bench": cmd_bench}
 
 
 def _error_line(exc: BaseException) -> None:

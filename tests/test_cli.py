@@ -59,7 +59,7 @@ def fake_experiments(monkeypatch):
 
 
 @pytest.mark.parametrize("argv", [[], ["data"], ["data", "fetch"], ["run"], ["sweep"], ["sweep", "show"],
-                                  ["report"], ["bench"]])
+                                  ["report"], ["bench"], ["figure"], ["page"]])
 def test_help_on_every_command(argv, capsys):
     assert cli.main([*argv, "--help"]) == 0
     assert "usage: cocorr" in capsys.readouterr().out
@@ -71,6 +71,8 @@ def test_help_on_every_command(argv, capsys):
     (["run", "figA", "--device", "tpu"], "--device"),
     (["run", "figA", "--seeds", "0"], "--seeds"),
     (["run", "figA", "--scheduler", "tcp://x:1", "--workers", "2", "--executor", "dask"], "not allowed"),
+    (["figure", "fig3", "--format", "tiff"], "--format"),
+    (["figure", "fig3", "--size", "poster"], "--size"),
     (["frobnicate"], "COMMAND"),
     ([], "COMMAND"),
 ])
@@ -216,3 +218,102 @@ def test_installed_command_prints_no_traceback(tmp_path):
         assert "Traceback" not in res.stderr
     res = subprocess.run([str(exe), "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "usage: cocorr" in res.stdout
+
+
+# ---------------------------------------------------------------- cocorr figure / cocorr page
+@pytest.fixture
+def one_book_figure(monkeypatch):
+    import matplotlib.pyplot as plt
+
+    def draw(profile):
+        fig, ax = plt.subplots(figsize=(4, 3))
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("epoch")
+        return ax                     # a plot function may return its axes
+    fig = catalog.BookFigure("figX", "fake", "fig3_init_width", draw)
+    monkeypatch.setattr(catalog, "BOOK_FIGURES", {"figX": fig})
+    return fig
+
+
+def test_every_book_figure_names_a_page_of_its_paper():
+    for f in catalog.BOOK_FIGURES.values():
+        assert (HERE.parent / "notebooks" / f"{f.page}.md").is_file(), f.name
+        assert f.paper in catalog.PAPERS, f.name
+    assert set(catalog.PAPERS["cocorrelation"].FIGURES) <= set(catalog.BOOK_FIGURES)
+
+
+def test_figure_unknown_name_lists_the_figures(one_book_figure, capsys, tmp_path):
+    assert cli.main(["figure", "fig99", "--out", str(tmp_path)]) == 2
+    assert "fig99" in (line := error_line(capsys)) and "figX" in line
+
+
+@pytest.mark.parametrize("fmt, magic", [("png", b"\x89PNG"), ("svg", b"<?xml"), ("pdf", b"%PDF")])
+def test_figure_writes_a_slide(one_book_figure, capsys, tmp_path, fmt, magic):
+    assert cli.main(["figure", "figX", "--format", fmt, "--size", "slide", "--out", str(tmp_path)]) == 0
+    out = tmp_path / "figures" / f"figX-quick-slide.{fmt}"
+    assert str(out) in capsys.readouterr().out
+    assert out.read_bytes().startswith(magic)
+
+
+def test_slide_is_larger_than_the_page_figure(one_book_figure, tmp_path):
+    from PIL import Image
+
+    for size in ("slide", "page"):
+        assert cli.main(["figure", "figX", "--format", "png", "--size", size, "--out", str(tmp_path)]) == 0
+    slide = Image.open(tmp_path / "figures" / "figX-quick-slide.png").size
+    page = Image.open(tmp_path / "figures" / "figX-quick-page.png").size
+    assert slide[0] > 2000 and slide[0] / slide[1] == pytest.approx(16 / 9, rel=0.1)
+    assert page[0] < 1000
+
+
+def test_figure_list(one_book_figure, capsys):
+    assert cli.main(["figure", "list"]) == 0
+    assert "figX" in capsys.readouterr().out
+
+
+def test_page_unknown_or_ambiguous(capsys):
+    assert cli.main(["page", "nosuchpage"]) == 2
+    assert "nosuchpage" in error_line(capsys)
+    assert cli.main(["page", "fig"]) == 2
+    line = error_line(capsys)
+    assert "ambiguous" in line and "fig3_init_width" in line and "theory_definitions" not in line
+
+
+TINY_PAGE = """---
+jupytext:
+  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
+kernelspec: {display_name: Python 3, language: python, name: python3}
+---
+
+# Tiny
+
+```{code-cell} ipython3
+:tags: [parameters]
+PROFILE = None
+```
+
+```{code-cell} ipython3
+print("profile", PROFILE)
+```
+"""
+
+
+@pytest.mark.notebooks
+def test_page_runs_a_notebook_with_the_profile(monkeypatch, tmp_path, capsys):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "tiny_page.md").write_text(TINY_PAGE)
+    monkeypatch.setattr(cli, "source_root", lambda: tmp_path)
+    assert cli.main(["page", "tiny", "--profile", "paper", "--out", "pages"]) == 0
+    nb = json.loads((tmp_path / "pages" / "tiny_page.ipynb").read_text())
+    outputs = [o for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", [])]
+    assert any("profile paper" in "".join(o.get("text", "")) for o in outputs)
+
+
+@pytest.mark.notebooks
+def test_page_that_fails_says_where(monkeypatch, tmp_path, capsys):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "bad.md").write_text(TINY_PAGE.replace('print("profile", PROFILE)', "1 / 0"))
+    monkeypatch.setattr(cli, "source_root", lambda: tmp_path)
+    assert cli.main(["page", "bad", "--out", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "ZeroDivisionError" in err and str(tmp_path / "o" / "bad.ipynb") in err
