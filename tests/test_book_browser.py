@@ -11,7 +11,7 @@ import http.server
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import urljoin, urlparse
 
 import pytest
 
@@ -198,5 +198,37 @@ def test_verdicts_fit_their_column_at_1280px(site, browser, page_path):
         shown = page.evaluate("() => Array.from(document.querySelectorAll('.cocorr-verdict, .cell_output'))"
                               ".map(e => e.innerText).join('\\n')")
         assert '{"' not in shown, f"{page_path} shows raw JSON in an output"
+    finally:
+        page.close()
+
+
+def test_downloaded_notebook_is_valid_json(site, browser):
+    """The page's download link (written at build time) serves the page as a valid notebook."""
+    import nbformat
+
+    page, requested = _open(browser, site + "notebooks/fig3_init_width.html")
+    try:
+        _assert_local(requested)
+        link = page.locator("a.notebook-download").first
+        assert link.count() == 1, "the page has no notebook download link"
+        href = link.get_attribute("href")
+        response = page.request.get(urljoin(page.url, href))
+        assert response.ok, f"{href}: HTTP {response.status}"
+        nb = nbformat.reads(response.text(), as_version=4)
+        nbformat.validate(nb)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert any("load_figure" in c for c in code), "the notebook is not this page's code"
+    finally:
+        page.close()
+
+
+def test_teaching_part_lists_meetings_with_run_times(site, browser):
+    page, requested = _open(browser, site + "book/teaching/course.html")
+    try:
+        _assert_local(requested)
+        rows = page.locator("table.course-pages tbody tr")
+        assert rows.count() >= 20, f"the course path lists {rows.count()} pages"
+        times = page.locator("table.course-pages tbody td:last-child").all_inner_texts()
+        assert sum(t.strip().endswith(" s") for t in times) >= 15, times
     finally:
         page.close()
