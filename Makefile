@@ -10,7 +10,7 @@ TORCH_PIN := $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==
 export COCORR_PROFILE ?= quick
 BOOK_FLAGS := -n -W --keep-going
 
-.PHONY: all setup data book lint test test-fast test-book browser bench clean help
+.PHONY: all setup data book lint test test-fast test-book browser bench lab clean help
 
 help:
 	@echo "make book       set up, fetch MNIST, execute every notebook ($$COCORR_PROFILE, default quick), write _build/html"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint       ruff (rules E, F, I, UP) over the package, the tests and the benchmarks"
 	@echo "make test-book  browser test of the built book in headless Chromium"
 	@echo "make bench      performance harness -> benchmarks/results/latest.json"
+	@echo "make lab        JupyterLab on 127.0.0.1 with the notebooks/*.md opening as notebooks (jupytext)"
 	@echo "make clean      remove build outputs (keeps .venv, data and stored results)"
 
 $(STAMP): pyproject.toml package.json package-lock.json
@@ -29,7 +30,13 @@ $(STAMP): pyproject.toml package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
 	@touch $(STAMP)
 
-setup: $(STAMP)
+# JupyterLab is installed apart from the extras: jupyterlab-server needs requests>=2.31 while torchattacks pins
+# requests~=2.25.1 (it never imports it), so one pip resolve of both fails.
+$(BIN)/jupyter-lab: $(STAMP)
+	$(BIN)/python -m pip install -q 'jupyterlab>=4'
+	@touch $@
+
+setup: $(STAMP) $(BIN)/jupyter-lab
 
 data: setup
 	$(BIN)/cocorr data fetch mnist
@@ -59,6 +66,11 @@ test-book: setup browser
 
 bench: setup data
 	$(BIN)/python -m benchmarks --quick --json benchmarks/results/latest.json
+
+# Every option lives in jupyter_lab_config.py, which tests/test_lab.py starts the same way.
+lab: setup data
+	@echo "JupyterLab ($$COCORR_PROFILE profile): open the http://127.0.0.1:...?token=... URL printed below; Ctrl-C stops it"
+	$(BIN)/jupyter lab --config=jupyter_lab_config.py
 
 clean:
 	rm -rf _build

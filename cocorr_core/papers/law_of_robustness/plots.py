@@ -79,17 +79,21 @@ def plot_cocorrelation(df: pd.DataFrame):
 
 
 def plot_nd(nd: pd.DataFrame):
-    """n = d: the bracket, the projection witness and the bounds against width, with √(n/k)."""
+    """n = d: the bracket, the projection witness and the bounds against width, with √(n/k);
+    one panel per dimension."""
     cols = {"upper": "min(spectral, path)", "lower": "lower (max ‖∇f‖)",
             "witness_quotient": "witness quotient",
             "proj_bound": "√(n_min/(k‖X‖²))"}
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    sns.lineplot(_long(nd, cols), x="width", y="value", hue="estimate", errorbar=("ci", 95), marker="o",
-                 ax=ax)
-    ks = np.array(sorted(nd.width.unique()), float)
-    n = int(nd.n.iloc[0])
-    ax.plot(ks, np.sqrt(n / ks), "k--", lw=1, label="√(n/k)")
-    ax.set(xscale="log", yscale="log", xlabel="neurons k", ylabel="Lipschitz constant", title=f"n = d = {n}")
-    ax.legend(fontsize=7)
+    dims = sorted(int(n) for n in nd.n.unique())
+    fig, axes = plt.subplots(1, len(dims), figsize=(6.5 * len(dims), 3.8), squeeze=False)
+    for ax, n in zip(axes[0], dims):
+        cell = nd[nd.n == n]
+        sns.lineplot(_long(cell, cols), x="width", y="value", hue="estimate", errorbar=("ci", 95),
+                     marker="o", ax=ax)
+        ks = np.array(sorted(cell.width.unique()), float)
+        ax.plot(ks, np.sqrt(n / ks), "k--", lw=1, label="√(n/k)")
+        ax.set(xscale="log", yscale="log", xlabel="neurons k", ylabel="Lipschitz constant",
+               title=f"n = d = {n}")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

@@ -101,8 +101,10 @@ def nd_table(profile: str | None = None) -> pd.DataFrame:
         df["law"] = np.sqrt(df["n"] / df["width"])
         return df
 
-    return store_table("n_eq_d", {"dims": list(prof.nd_dims), "seeds": prof.seeds,
-                                  "max_epochs": prof.max_epochs}, compute, profile=prof.name)
+    # every setting `measure` reads is in the key, so a changed ascent never reuses an old table
+    params = {"dims": list(prof.nd_dims), "seeds": prof.seeds, "max_epochs": prof.max_epochs,
+              "n_random": prof.n_random, "ascent": [prof.ascent_starts, prof.ascent_steps]}
+    return store_table("n_eq_d", params, compute, profile=prof.name)
 
 
 # ---------------------------------------------------------------- degree 2, n ≈ d²
