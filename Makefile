@@ -10,7 +10,7 @@ TORCH_PIN := $(if $(filter aarch64,$(shell uname -m)),torch==2.9.1 torchvision==
 export COCORR_PROFILE ?= quick
 BOOK_FLAGS := -n -W --keep-going
 
-.PHONY: all setup data book lint test test-fast test-book browser bench lab clean help
+.PHONY: all setup data book lint test test-fast test-book browser pdf bench lab clean help
 
 help:
 	@echo "make book       set up, fetch MNIST, execute every notebook ($$COCORR_PROFILE, default quick), write _build/html"
@@ -18,6 +18,7 @@ help:
 	@echo "make test-fast  unit tests only (no notebooks)"
 	@echo "make lint       ruff (rules E, F, I, UP) over the package, the tests and the benchmarks"
 	@echo "make test-book  browser test of the built book in headless Chromium"
+	@echo "make pdf        the built book printed to one PDF -> _build/pdf/book.pdf (builds the book if missing)"
 	@echo "make bench      performance harness -> benchmarks/results/latest.json"
 	@echo "make lab        JupyterLab on 127.0.0.1 with the notebooks/*.md opening as notebooks (jupytext)"
 	@echo "make clean      remove build outputs (keeps .venv, data and stored results)"
@@ -49,7 +50,7 @@ book: setup data
 	@echo "book written to _build/html/index.html ($$COCORR_PROFILE profile)"
 
 lint: setup
-	$(BIN)/ruff check cocorr_core tests benchmarks book/_ext
+	$(BIN)/ruff check cocorr_core tests benchmarks book/_ext tools
 
 test: setup data lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -ra
@@ -62,7 +63,12 @@ browser:
 
 test-book: setup browser
 	@test -f _build/html/index.html || { echo "no built book: run 'make book' first"; exit 1; }
-	$(BIN)/python -m pytest -q -ra -m browser tests/test_book_browser.py
+	$(BIN)/python -m pytest -q -ra -m browser tests/test_book_browser.py tests/test_book_pdf.py
+
+# Prints the built book as it stands; `make book` first to rebuild it (pdf never forces a rebuild).
+pdf: setup browser
+	@test -f _build/html/index.html || $(MAKE) book
+	$(BIN)/python tools/book_pdf.py
 
 bench: setup data
 	$(BIN)/python -m benchmarks --quick --json benchmarks/results/latest.json

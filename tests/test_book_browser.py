@@ -6,31 +6,24 @@ browser and never downloads one of its own.
 """
 from __future__ import annotations
 
-import functools
-import http.server
-import shutil
-import threading
+import sys
 from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+from tools.book_pdf import CHROMIUM_ARGS, BookPdfError, find_chromium, serve  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 # The first notebook: figures and math on one page.
 MATH_PAGE = "notebooks/dirichlet_cocorrelation.html"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOAD_TIMEOUT_MS = 60_000
 TYPESET_TIMEOUT_MS = 20_000
-
-
-def _chromium() -> str | None:
-    if Path("/usr/bin/chromium").exists():
-        return "/usr/bin/chromium"
-    return shutil.which("chromium")
 
 
 @pytest.fixture(scope="module")
@@ -38,27 +31,16 @@ def site():
     """Serve _build/html on 127.0.0.1 at a free port; yield its base URL."""
     if not (HTML / "index.html").exists():
         pytest.skip("no built book: run make book first")
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
+    with serve(HTML) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = _chromium()
-    if executable is None:
-        pytest.skip("Chromium is not installed: run make browser")
+    try:
+        executable = find_chromium()
+    except BookPdfError as err:
+        pytest.skip(str(err))
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)

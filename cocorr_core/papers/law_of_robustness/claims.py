@@ -59,9 +59,14 @@ def bound_decision(ratios: np.ndarray) -> tuple[str, dict, dict]:
     return verdict_from(conditions), iv, conditions
 
 
+def _values(series: pd.Series) -> str:
+    """Sorted distinct values as plain numbers ('[4, 8, 16]', not numpy reprs)."""
+    return "[" + ", ".join(str(v) for v in sorted(series.unique().tolist())) + "]"
+
+
 def _sizes(df: pd.DataFrame) -> str:
     cells = ", ".join(f"(n={n}, d={d})" for n, d in df[CELL].drop_duplicates().itertuples(index=False))
-    return (f"{cells}; widths {sorted(df.width.unique())}; {df.seed.nunique()} seeds; "
+    return (f"{cells}; widths {_values(df.width)}; {df.seed.nunique()} seeds; "
             f"{int(df.fitted.sum())}/{len(df)} networks reached margin 1")
 
 
@@ -114,7 +119,7 @@ def _check_nd(profile: str) -> CheckResult:
                        "within "
                        "a factor 2 of the sympy constant √2/4 times √(n/k)",
                        deciding=("min_bound_over_law", "sympy_ratio_at_n_eq_d"),
-                       sizes=f"n = d in {sorted(df.d.unique())}; widths {sorted(df.width.unique())}; "
+                       sizes=f"n = d in {_values(df.d)}; widths {_values(df.width)}; "
                              f"{df.seed.nunique()} seeds")
 
 
@@ -131,7 +136,7 @@ def _check_quadratic(profile: str) -> CheckResult:
                        "for degree-2 interpolants with n = d(d+1)/4: exact fit, the nuclear-norm bound, "
                        "Lip ≥ √(n/k), and the ascent never exceeds the exact Lipschitz constant",
                        deciding=("min_lip_over_law", "min_bound_over_law"),
-                       sizes=f"d in {sorted(df.d.unique())}, n = d(d+1)/4, {df.seed.nunique()} data draws")
+                       sizes=f"d in {_values(df.d)}, n = d(d+1)/4, {df.seed.nunique()} data draws")
 
 
 def _check_bracket(profile: str) -> CheckResult:
