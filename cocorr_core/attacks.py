@@ -24,7 +24,7 @@ from torch import nn
 from .data import to_code_inputs
 from .ground.devices import exact_float32, resolve_device
 from .ground.errors import ConfigError, check_choice, check_range
-from .models import PixelSpace, TwoLayerEnsemble
+from .models import Ensemble, PixelSpace
 from .training import check_labels, member_losses, module_dtype, predict
 
 NORMS = ("L2", "Linf")
@@ -48,14 +48,14 @@ def pixel_eps(eps: float, convention: str = "pixel", std: float = 0.5) -> float:
 
 
 def _unwrap_ensemble(model: nn.Module, preprocess: Callable | None, what: str):
-    """(ensemble, preprocess) from a TwoLayerEnsemble or a PixelSpace around one."""
-    if isinstance(model, PixelSpace) and isinstance(model.model, TwoLayerEnsemble):
+    """(ensemble, preprocess) from an Ensemble or a PixelSpace around one."""
+    if isinstance(model, PixelSpace) and isinstance(model.model, Ensemble):
         if preprocess is not None:
             raise ConfigError(f"{what}: the model is already in PixelSpace; leave preprocess=None.")
         return model.model, model.normalise
-    if not isinstance(model, TwoLayerEnsemble):
-        raise ConfigError(f"{what} needs a TwoLayerEnsemble (or PixelSpace(ensemble)); got "
-                          f"{type(model).__name__} (use autoattack_accuracy for other classifiers).")
+    if not isinstance(model, Ensemble):
+        raise ConfigError(f"{what} needs an Ensemble such as TwoLayerEnsemble (or PixelSpace(ensemble)); "
+                          f"got {type(model).__name__} (use autoattack_accuracy for other classifiers).")
     return model, to_code_inputs if preprocess is None else preprocess
 
 
@@ -114,7 +114,7 @@ def _project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str,
     return out.clamp(*box) if box is not None else out
 
 
-def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
+def pgd_attack(model: Ensemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
                norm: str = "L2", steps: int = 20, step_size: float | None = None,
                preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
                random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
@@ -141,7 +141,7 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
     if step_size is None:
         step_size = 2.5 * eps / max(steps, 1)
     check_range("step_size", step_size, lo=0.0)
-    dev, dtype = model.W.device, model.W.dtype
+    dev, dtype = model.device, model.dtype
     X = torch.as_tensor(X_pixel).to(device=dev, dtype=dtype)
     X = X.reshape(X.shape[0], -1)
     n, d = X.shape
@@ -165,7 +165,7 @@ def pgd_attack(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: t
     return torch.cat(advs, dim=1), torch.cat(robust, dim=1)
 
 
-def pgd_accuracy(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
+def pgd_accuracy(model: Ensemble | PixelSpace, X_pixel: torch.Tensor, y: torch.Tensor, *, eps: float,
                  norm: str = "L2", steps: int = 20, step_size: float | None = None,
                  preprocess: Callable[[torch.Tensor], torch.Tensor] | None = None,
                  random_start: bool = True, seed: int = 0, box: tuple[float, float] | None = (0.0, 1.0),
@@ -191,7 +191,7 @@ def pgd_accuracy(model: TwoLayerEnsemble | PixelSpace, X_pixel: torch.Tensor, y:
     return robust.to(torch.float64) / n
 
 
-def _pgd_batch(model: TwoLayerEnsemble, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str,
+def _pgd_batch(model: Ensemble, x: torch.Tensor, y: torch.Tensor, eps: float, norm: str,
                steps: int, step_size: float, preprocess: Callable, random_start: bool,
                gen: torch.Generator, box: tuple[float, float] | None) -> tuple[torch.Tensor, torch.Tensor]:
     """(X_adv (K, b, d), still-correct bool (K, b)) for one batch."""
@@ -321,8 +321,8 @@ def autoattack_robust(classifier: nn.Module, X_pixel: torch.Tensor, y: torch.Ten
     check_range("batch_size", batch_size, lo=1, integer=True)
     check_range("seed", seed, lo=0, integer=True)
     dev = resolve_device(device)
-    if isinstance(classifier, TwoLayerEnsemble) or (isinstance(classifier, PixelSpace)
-                                                    and isinstance(classifier.model, TwoLayerEnsemble)):
+    if isinstance(classifier, Ensemble) or (isinstance(classifier, PixelSpace)
+                                            and isinstance(classifier.model, Ensemble)):
         raise ConfigError("autoattack needs one classifier on pixel inputs; "
                           "pass PixelSpace(ensemble, member=k).")
     was_training = classifier.training

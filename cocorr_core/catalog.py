@@ -91,7 +91,7 @@ _FIGURES = [
                lambda p: feature_averaging.plots.robustness_curves(feature_averaging.robustness_table(p),
                                                                    _fa_prof(p).d, _fa_prof(p).k)),
     BookFigure("fa-mnist", feature_averaging.PAPER, "fa_fig3_robustness",
-               lambda p: feature_averaging.plots.mnist_curves(feature_averaging.mnist_table(p))),
+               lambda p: feature_averaging.plots.resnet_curves(feature_averaging.resnet_table("mnist", p))),
     BookFigure("fa-peers", feature_averaging.PAPER, "fa_peers",
                lambda p: feature_averaging.plots.peer_curves(feature_averaging.peer_table(p))),
     BookFigure("lor-bracket", law_of_robustness.PAPER, "lor_conjecture",

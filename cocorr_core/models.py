@@ -9,7 +9,7 @@ measuring an ensemble is a handful of batched matmuls. A single network is K = 1
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -45,7 +45,24 @@ def activation_derivative(z: torch.Tensor, activation: str) -> torch.Tensor:
     return torch.ones_like(z)
 
 
-class TwoLayerEnsemble(nn.Module):
+class Ensemble(nn.Module):
+    """K classifiers evaluated together: x (n, d) shared or (K, n, d) per member (images flattened)
+    → logits (K, n, c). The attacks (`attacks.pgd_attack`) accept any Ensemble."""
+
+    n_models: int
+    in_dim: int
+    n_outputs: int
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+
+class TwoLayerEnsemble(Ensemble):
     """K two-layer networks f_k(x) = A_k σ(W_k x) of one width, trained and measured together.
 
     W (K, m, d) is the trained parameter, A (K, c, m) the frozen head (a buffer); `activation`
@@ -238,6 +255,47 @@ class _BiasedMemberView(nn.Module):
         e, k = self.ensemble, self.k
         z = x.reshape(x.shape[0], -1) @ e.W[k].T + e.b[k]
         return activate(z, e.activation) @ e.A[k].T
+
+
+class ModuleEnsemble(Ensemble):
+    """K trained image classifiers (e.g. one torchvision ResNet per seed) as one Ensemble: flat
+    pixels x (n, d) shared or (K, n, d) per member → logits (K, n, c), c = `n_outputs`.
+
+    `shape`: one input image (C, H, W), d = C·H·W; `readout` maps a member's logits (n, k) to its
+    c output logits (None: the logits themselves). The members run one after another on chunks of
+    `chunk` images, in eval mode (BatchNorm uses its running statistics)."""
+
+    def __init__(self, members: Sequence[nn.Module], shape: Sequence[int], n_outputs: int,
+                 readout: Callable[[torch.Tensor], torch.Tensor] | None = None, chunk: int = 1024):
+        super().__init__()
+        if not members:
+            raise ConfigError("a ModuleEnsemble needs at least one member.")
+        check_range("n_outputs", n_outputs, lo=1, integer=True)
+        check_range("chunk", chunk, lo=1, integer=True)
+        self.members = nn.ModuleList(members).eval()
+        self.shape = tuple(int(v) for v in shape)
+        self.n_models, self.n_outputs = len(members), n_outputs
+        self.in_dim = int(torch.Size(self.shape).numel())
+        self.readout = readout
+        self.chunk = chunk
+
+    def read_as(self, readout: Callable[[torch.Tensor], torch.Tensor], n_outputs: int) -> ModuleEnsemble:
+        """The same members (shared, not copied) under another readout."""
+        return ModuleEnsemble(list(self.members), self.shape, n_outputs, readout, self.chunk)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        K = self.n_models
+        if x.ndim == 4 or (x.ndim == 5 and x.shape[0] == K):
+            x = x.reshape(*x.shape[:-3], -1)
+        if x.shape[-1] != self.in_dim or x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[0] != K):
+            raise ConfigError(f"x must have shape (n, {self.in_dim}) or ({K}, n, {self.in_dim}); "
+                              f"got {tuple(x.shape)}.")
+        out = []
+        for k, net in enumerate(self.members):
+            xk = (x if x.ndim == 2 else x[k]).reshape(-1, *self.shape)
+            z = torch.cat([net(part) for part in xk.split(self.chunk)])
+            out.append(z if self.readout is None else self.readout(z))
+        return torch.stack(out)
 
 
 # ====================================================================== deeper MLPs

@@ -35,7 +35,7 @@ def toc_pages() -> list[str]:
 
 
 def chapter_pages() -> list[str]:
-    return [p for p in toc_pages() if p not in NOT_CHAPTERS and p.startswith(("notebooks/", "book/"))]
+    return [p for p in toc_pages() if p not in NOT_CHAPTERS and not p.startswith("book/teaching/")]
 
 
 def blocks(text: str) -> list[Block]:

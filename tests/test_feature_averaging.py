@@ -11,7 +11,7 @@ import torch
 
 from cocorr_core.data import multi_cluster, orthogonal_centres
 from cocorr_core.ground.errors import ConfigError
-from cocorr_core.models import BiasedTwoLayerEnsemble
+from cocorr_core.models import BiasedTwoLayerEnsemble, ModuleEnsemble
 from cocorr_core.papers import feature_averaging as fa
 from cocorr_core.papers.feature_averaging import claims, experiments, geometry, networks
 
@@ -206,6 +206,102 @@ def test_power_false_reproduced_rate_at_the_boundary():
     for decide, boundary, sd in cases:
         false = sum(all(decide(boundary + sd * rng.standard_normal(seeds)).values()) for _ in range(grids))
         assert false / grids <= 0.05, (boundary, false)
+
+
+# ---------------------------------------------------------------- ResNet-18 on images (Figure 3)
+def test_module_ensemble_readouts_and_pgd():
+    """The ensemble of image classifiers: member k sees x[k] as images; readouts act on its logits;
+    the core's PGD accepts it."""
+    from cocorr_core.attacks import pgd_attack
+
+    torch.manual_seed(0)
+    members = [torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10)) for _ in range(2)]
+    ens = ModuleEnsemble(members, (3, 4, 4), 10, chunk=3)
+    X = torch.rand(7, 48)
+    z = ens(X)
+    for k in range(2):
+        torch.testing.assert_close(z[k], members[k](X.view(7, 3, 4, 4)))
+    torch.testing.assert_close(ens(torch.stack([X, 2 * X]))[1], members[1]((2 * X).view(7, 3, 4, 4)))
+    signs = networks.class_signs(10, (0, 2, 4, 6, 8)).float()
+    summed = ens.read_as(lambda t: networks.summed_logit(t, signs), 1)
+    torch.testing.assert_close(summed(X)[..., 0], z @ signs)
+    two = ens.read_as(lambda t: networks.group_max_logits(t, signs > 0), 2)(X)
+    assert torch.equal(two.argmax(-1) == 1, z.argmax(-1) % 2 == 0)
+    y = (signs[z[0].argmax(-1)] > 0).long()
+    _, robust = pgd_attack(two_model := ens.read_as(lambda t: networks.group_max_logits(t, signs > 0), 2),
+                           X, y, eps=0.0, steps=2, preprocess=lambda x: x)
+    assert robust[0].all() and two_model.n_outputs == 2
+    with pytest.raises(ConfigError, match="shape"):
+        ens(torch.rand(7, 5))
+
+
+def test_image_curves_on_a_fake_cifar_tensor():
+    """The code path of the CIFAR-10 panel (and of MNIST) end to end on 10 random 32×32 images."""
+    g = torch.Generator().manual_seed(0)
+    X, c = torch.rand(10, 3, 32, 32, generator=g), torch.arange(10)
+    radii = (0.0, 0.4)
+    t = experiments.image_curves(X, c, X[:6], c[:6], experiments.POSITIVE["cifar10"], seeds=1,
+                                 arch="resnet18", epochs=1, lr=1e-3, batch_size=10, radii=radii,
+                                 pgd_steps=2, attack_n=4)
+    assert set(t["readout"]) == set(experiments.IMAGE_READOUTS)
+    assert set(t["attack"]) == {"PGD", "targeted", "both"} and set(t["radius"]) == set(radii)
+    assert len(t) == 3 * 3 * len(radii) and t["clean_accuracy"].between(0, 1).all()
+    wide = t.pivot_table(index=["readout", "radius"], columns="attack", values="robust_accuracy")
+    assert (wide["both"] <= np.minimum(wide["PGD"], wide["targeted"]) + 1e-12).all()
+    for _, g_ in t.groupby(["readout", "attack"]):
+        assert (np.diff(g_.sort_values("radius")["robust_accuracy"].to_numpy()) <= 1e-12).all()
+
+
+def test_image_runs_reject_bad_input():
+    X, c = torch.rand(4, 3, 32, 32), torch.arange(4)
+    kw = dict(seeds=1, epochs=1, lr=1e-3, batch_size=4, pgd_steps=1, attack_n=2)
+    with pytest.raises(ConfigError, match=r"arch='resnet7'.*resnet18"):
+        experiments.image_curves(X, c, X, c, (0, 1), arch="resnet7", radii=(0.0,), **kw)
+    with pytest.raises(ConfigError, match=r"radius=-0.1"):
+        experiments.image_curves(X, c, X, c, (0, 1), arch="resnet18", radii=(0.0, -0.1), **kw)
+    with pytest.raises(ConfigError, match=r"dataset='svhn'.*cifar10"):
+        experiments.resnet_table("svhn", "quick")
+
+
+def _image_table(gap: float, seeds: int, clean: float = 0.995, sd: float = 0.0,
+                 seed: int = 0) -> pd.DataFrame:
+    """An image_curves table whose 10-class readouts beat the binary model by `gap` (plus seed noise)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(seeds):
+        shift = gap + sd * rng.standard_normal()
+        for readout in experiments.IMAGE_READOUTS:
+            for attack in ("PGD", "targeted", "both"):
+                for r in (0.0, 0.5, 1.0, 1.5):
+                    base = max(0.0, 1.0 - 0.4 * r)
+                    acc = base if readout == "binary" or r == 0 else min(1.0, base + shift)
+                    rows.append({"readout": readout, "attack": attack, "seed": s, "radius": r,
+                                 "robust_accuracy": acc, "clean_accuracy": clean})
+    return pd.DataFrame(rows)
+
+
+def test_image_decision_on_known_tables():
+    verdict, _, numbers = claims.image_decision(_image_table(0.2, 5, sd=0.02), "mnist")
+    assert verdict == "reproduced" and numbers["seeds"] == 5
+    assert numbers["gap_sum"].startswith("0.2")
+    verdict, _, _ = claims.image_decision(_image_table(0.0, 5, sd=0.03), "mnist")    # null table
+    assert verdict != "reproduced"
+    verdict, _, _ = claims.image_decision(_image_table(-0.2, 5, sd=0.02), "mnist")   # binary more robust
+    assert verdict == "not reproduced"
+    # outside the paper's regime: low clean accuracy, or too few seeds
+    assert claims.image_decision(_image_table(0.2, 5, clean=0.95), "mnist")[0] == "not run"
+    assert claims.image_decision(_image_table(0.2, 5, clean=0.965), "cifar10")[0] == "reproduced"
+    assert claims.image_decision(_image_table(0.2, 3), "mnist")[0] == "not run"
+
+
+def test_power_image_gap_at_the_paper_seeds():
+    """A null gap (true effect 0, seed noise) at the paper profile's ResNet seeds: the gap criterion
+    says "reproduced" in at most 5% of 400 simulated grids."""
+    rng = np.random.default_rng(1)
+    seeds = fa.get_profile("paper").resnet_seeds
+    assert seeds >= claims.MIN_IMAGE_SEEDS
+    false = sum(all(claims.gap_decision(0.03 * rng.standard_normal(seeds))[0].values()) for _ in range(400))
+    assert false / 400 <= 0.05, false
 
 
 def test_cifar_claim_is_not_run_and_ids_are_prefixed():

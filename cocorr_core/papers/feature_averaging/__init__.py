@@ -9,20 +9,21 @@ The front that this chapter's notebooks import::
     fa.verdicts(page="fa_fig2_averaging", profile=prof.name)
 
 Modules: `settings` (sizes per profile), `geometry` (exact results, sympy), `networks` (the
-binary and k-class networks, readouts, training), `experiments` (the runs), `plots`, `claims`.
+binary and k-class networks, readouts, training, the ResNet-18 ensemble), `experiments` (the runs:
+synthetic, ResNet-18 on MNIST parity and CIFAR-10, the peers' set-up), `plots`, `claims`.
 """
 
 from __future__ import annotations
 
 from ...runs.ledger import Claim, Verdicts, check_unique, find_claim, page_verdicts
 from . import claims, experiments, geometry, networks, plots
-from .claims import averaging_effects, crossing_radius, decoupling_effects
+from .claims import averaging_effects, crossing_radius, decoupling_effects, image_decision
 from .experiments import (
     accuracy_table,
     cosine_table,
     idealised_fa_curve,
-    mnist_table,
     peer_table,
+    resnet_table,
     robustness_table,
     weights_table,
 )
@@ -42,9 +43,9 @@ def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str
     return page_verdicts(CLAIMS, page, ids, profile)
 
 
-def sizes_text(profile: str | None = None) -> str:
-    """The synthetic set-up's sizes in one line."""
-    return claims._sizes(get_profile(profile))
+def sizes_text(profile: str | None = None, what: str = "synthetic") -> str:
+    """The sizes of a set-up in one line: "synthetic", "mnist" or "cifar10" (the ResNet-18 runs)."""
+    return claims._sizes(get_profile(profile), what)
 
 
 __all__ = [
@@ -65,10 +66,11 @@ __all__ = [
     "geometry",
     "get_profile",
     "idealised_fa_curve",
-    "mnist_table",
+    "image_decision",
     "networks",
     "peer_table",
     "plots",
+    "resnet_table",
     "robustness_table",
     "sizes_text",
     "verdicts",

@@ -24,6 +24,12 @@ SPREAD_MAX = 0.5  # (max − min)/mean of a neuron's own-class cosines (a decoup
 DIAGONAL_MIN = 0.90  # decoupling: cos(w_j, μ_j) above this
 OFF_MAX = 0.10  # decoupling: max_{l≠j} |cos(w_j, μ_l)| below this
 CLIFF_BAND = (0.7, 1.3)  # 50%-crossing radius / predicted radius
+# Figure 3 on images: the paper's clean accuracy of its less accurate model per panel (MNIST 99.2%,
+# CIFAR-10 97.2%, both the binary ResNet-18); a run whose models fall more than REGIME_SLACK below it
+# is not in the paper's regime and is an illustration ("not run").
+PAPER_CLEAN = {"mnist": 0.992, "cifar10": 0.972}
+REGIME_SLACK = 0.015
+MIN_IMAGE_SEEDS = 5  # fewer seeds: the seed bootstrap cannot hold the false "reproduced" rate at 5%
 
 
 def mean_interval(values: np.ndarray) -> dict:
@@ -103,9 +109,10 @@ def cliff_ratios(rob: pd.DataFrame, readout: str, predicted: float, attack: str 
     return crossing_radius(wide.columns.to_numpy(), wide.to_numpy()) / predicted
 
 
-def mnist_gaps(table: pd.DataFrame, readout: str) -> np.ndarray:
-    """Per seed: mean over the radii > 0 of robust accuracy of `readout` minus the binary network's."""
-    part = table[table["radius"] > 0]
+def image_gaps(table: pd.DataFrame, readout: str, attack: str = "both") -> np.ndarray:
+    """Per seed: mean over the radii > 0 of robust accuracy of `readout` minus the binary model's,
+    both under `attack` (a table of `experiments.image_curves`)."""
+    part = table[(table["radius"] > 0) & (table["attack"] == attack)]
     wide = part.pivot_table(index="seed", columns="readout", values="robust_accuracy", aggfunc="mean")
     return (wide[readout] - wide["binary"]).to_numpy()
 
@@ -140,13 +147,40 @@ def gap_decision(gaps: np.ndarray) -> tuple[dict[str, bool], dict]:
     return {"10-class minus binary robust accuracy above 0": interval_above(iv, 0.0)}, {"gap": iv}
 
 
+def image_decision(table: pd.DataFrame, dataset: str) -> tuple[str, dict[str, bool], dict]:
+    """Verdict on Figure 3's real-data claim from an `image_curves` table: (verdict, conditions,
+    numbers). The effect is the 10-class summed readout's robust accuracy minus the binary model's
+    (mean over radii > 0, PGD and the targeted attacks together), judged by `gap_decision`. The
+    verdict is "not run" when the run is outside the paper's regime: fewer than MIN_IMAGE_SEEDS
+    seeds, or a model's clean accuracy more than REGIME_SLACK below PAPER_CLEAN[dataset]."""
+    conditions, iv = gap_decision(image_gaps(table, "10-class sum"))
+    clean = table.groupby("readout")["clean_accuracy"].mean()
+    regime = PAPER_CLEAN[dataset] - REGIME_SLACK
+    seeds = int(table["seed"].nunique())
+    numbers = {
+        "gap_sum": interval_text(iv["gap"]),
+        "gap_argmax": interval_text(mean_interval(image_gaps(table, "10-class argmax"))),
+        "gap_sum_pgd_only": interval_text(mean_interval(image_gaps(table, "10-class sum", "PGD"))),
+        "clean_binary": float(clean["binary"]),
+        "clean_10class": float(clean["10-class argmax"]),
+        "clean_10class_sum": float(clean["10-class sum"]),
+        "regime_clean_min": regime,
+        "seeds": seeds,
+    }
+    in_regime = float(clean.min()) >= regime and seeds >= MIN_IMAGE_SEEDS
+    return (verdict_from(conditions) if in_regime else "not run"), conditions, numbers
+
+
 # ---------------------------------------------------------------- checks
 def _sizes(prof, what: str = "synthetic") -> str:
-    if what == "mnist":
+    if what in ("mnist", "cifar10"):
+        data = "MNIST parity (3×32×32)" if what == "mnist" else "CIFAR-10 {0–4} vs {5–9}"
+        epochs = prof.resnet_epochs if what == "mnist" else prof.cifar_epochs
         return (
-            f"MNIST parity, {prof.mnist_n} training and {prof.mnist_attack_n} attacked test images, "
-            f"width {prof.mnist_width}, Adam {prof.mnist_epochs} epochs, PGD-{prof.pgd_steps}, "
-            f"{prof.seeds} seeds, profile {prof.name}"
+            f"{data}, {prof.resnet_arch} from scratch, {prof.resnet_n} training images, Adam lr "
+            f"{prof.resnet_lr:g} for {epochs} epochs (batch {prof.resnet_batch}), {prof.resnet_attack_n} "
+            f"attacked test images, PGD-{prof.resnet_pgd_steps} and targeted attacks, "
+            f"{prof.resnet_seeds} seeds, profile {prof.name}"
         )
     return (
         f"d={prof.d}, k={prof.k}, n={prof.n}, m={prof.m}, h={prof.h}, GD η={prof.lr} for {prof.steps} steps, "
@@ -339,37 +373,36 @@ def _cliff_check(readout: str, predicted_name: str):
     return check
 
 
-def _check_mnist(profile: str) -> CheckResult:
-    prof = get_profile(profile)
-    table = experiments.mnist_table(prof.name)
-    gaps = mnist_gaps(table, "10-class sum")
-    conditions, iv = gap_decision(gaps)
-    clean = table.groupby("readout")["clean_accuracy"].mean()
-    numbers = {
-        "gap_sum_readout": interval_text(iv["gap"]),
-        "gap_argmax_readout": interval_text(mean_interval(mnist_gaps(table, "10-class argmax"))),
-        "clean_binary": float(clean["binary"]),
-        "clean_10class_sum": float(clean["10-class sum"]),
-    }
-    return CheckResult(
-        verdict_from(conditions),
-        numbers,
-        f"{LEVEL:.0%} seed-bootstrap interval of the mean (over radii > 0) robust-accuracy gap, "
-        "10-class summed readout minus binary, above 0",
-        deciding=("gap_sum_readout", "clean_binary", "clean_10class_sum"),
-        sizes=_sizes(prof, "mnist"),
-    )
+def _image_check(dataset: str):
+    def check(profile: str) -> CheckResult:
+        prof = get_profile(profile)
+        if dataset == "cifar10" and not cifar10_available():
+            return CheckResult(
+                "not run",
+                {"cifar10_available": False},
+                "needs the CIFAR-10 batches (data.cifar10_available() is False here); the ResNet-18 "
+                "runs of this panel use the same code as the MNIST panel",
+                deciding=("cifar10_available",),
+                sizes=_sizes(prof, dataset),
+            )
+        verdict, conditions, numbers = image_decision(experiments.resnet_table(dataset, prof.name), dataset)
+        regime = (
+            f"; decided only with ≥ {MIN_IMAGE_SEEDS} seeds and every model's clean accuracy ≥ "
+            f"{numbers['regime_clean_min']:.3f} (the paper's {PAPER_CLEAN[dataset]:.1%} "
+            f"− {REGIME_SLACK:.1%}), "
+            "else an illustration (not run)"
+        )
+        return CheckResult(
+            verdict,
+            numbers,
+            f"{LEVEL:.1%} seed-bootstrap interval of the mean (over radii > 0) robust-accuracy gap, "
+            "10-class summed readout minus binary model, under PGD and the targeted attacks, above 0"
+            + regime,
+            deciding=("gap_sum", "clean_binary", "clean_10class"),
+            sizes=_sizes(prof, dataset),
+        )
 
-
-def _check_cifar(profile: str) -> CheckResult:
-    present = cifar10_available()
-    return CheckResult(
-        "not run",
-        {"cifar10_available": present},
-        "needs CIFAR-10 and ResNet-18 training on {0–4} vs {5–9}; not run in this book",
-        deciding=("cifar10_available",),
-        sizes=f"profile {profile}",
-    )
+    return check
 
 
 CLAIMS = [
@@ -457,15 +490,16 @@ CLAIMS = [
         "li25.fig3.mnist_parity",
         BIBKEY,
         page="fa_fig3_robustness",
-        check=_check_mnist,
-        statement="On MNIST parity, training with the 10 digit labels gives higher binary robust accuracy "
-        "under L2 PGD than training on the parity labels (here with two-layer networks of equal width).",
+        check=_image_check("mnist"),
+        statement="On MNIST parity (even against odd digits), a ResNet-18 trained on the 10 digit labels "
+        "and read out as Σ_{J₊} f_j − Σ_{J₋} f_j has higher binary robust accuracy under L2 attacks than "
+        "a ResNet-18 trained on the parity labels.",
     ),
     Claim(
         "li25.fig3.cifar10",
         BIBKEY,
         page="fa_fig3_robustness",
-        check=_check_cifar,
+        check=_image_check("cifar10"),
         statement="On CIFAR-10 {0–4} vs {5–9}, a ResNet-18 trained on the 10 classes is more robust as a "
         "binary "
         "classifier than one trained on the two super-classes.",

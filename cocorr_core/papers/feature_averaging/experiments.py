@@ -15,9 +15,11 @@ import pandas as pd
 import torch
 
 from ...attacks import pgd_attack
-from ...data import load_mnist, multi_cluster, orthogonal_centres
+from ...data import load_cifar10, load_mnist32, multi_cluster, orthogonal_centres
 from ...ground.devices import exact_float32, resolve_device
-from ...models import BiasedTwoLayerEnsemble
+from ...ground.errors import check_choice, check_range
+from ...models import RESNET_ARCHS, BiasedTwoLayerEnsemble, ModuleEnsemble, TwoLayerEnsemble, build_resnet
+from ...training import train_module
 from . import geometry
 from .networks import (
     GroupMaxReadout,
@@ -26,7 +28,9 @@ from .networks import (
     class_signs,
     cosines,
     fit,
+    group_max_logits,
     signed_head,
+    summed_logit,
     summed_readout,
 )
 from .settings import Profile, get_profile, store_table
@@ -253,23 +257,28 @@ def centre_directions(
 
 @torch.no_grad()
 def targeted_robust(
-    model: BiasedTwoLayerEnsemble,
+    model: TwoLayerEnsemble,
     X: torch.Tensor,
     y: torch.Tensor,
     directions: torch.Tensor,
     radii: np.ndarray,
+    box: tuple[float, float] | None = None,
 ) -> torch.Tensor:
     """Robustness under the line attacks x + r v̂ (v̂ from `centre_directions`, (n, D, d)): bool
     (K, n, R), True when no direction breaks the point at any grid radius up to radii[r]. A point
     is broken when its margin y·f (one logit) or y·(f₊ − f₋) (two logits) is ≤ 0: a tie counts
-    against both classes."""
+    against both classes. With `box` the points are clipped into it (for X inside the box this only
+    shortens each coordinate of the step, so the perturbation stays within the radius)."""
     n, D, d = directions.shape
-    X, directions = X.to(model.W), directions.to(model.W)
-    sign = torch.where(y.to(model.W.device) > 0, 1.0, -1.0).to(model.W)
+    like = dict(device=model.device, dtype=model.dtype)
+    X, directions = X.to(**like), directions.to(**like)
+    sign = torch.where(y.to(model.device) > 0, 1.0, -1.0).to(**like)
     broken = []
     with exact_float32():
         for r in radii:  # one batched pass per radius
-            z = model((X[:, None, :] + float(r) * directions).reshape(n * D, d))
+            moved = X[:, None, :] + float(r) * directions
+            moved = moved.clamp(*box) if box is not None else moved
+            z = model(moved.reshape(n * D, d))
             score = z[..., 0] if z.shape[-1] == 1 else z[..., 1] - z[..., 0]
             broken.append((score.reshape(-1, n, D) * sign[None, :, None] <= 0).any(-1))
     broken = torch.stack(broken, dim=-1)  # (K, n, R)
@@ -277,7 +286,7 @@ def targeted_robust(
 
 
 def pgd_robust(
-    model: BiasedTwoLayerEnsemble,
+    model: TwoLayerEnsemble,
     X: torch.Tensor,
     y: torch.Tensor,
     radii: np.ndarray,
@@ -361,61 +370,100 @@ def idealised_fa_curve(profile: str | None = None) -> pd.DataFrame:
     return store_table("fa_curve", {"what": "idealised"}, compute, profile=prof.name)
 
 
-# ---------------------------------------------------------------- Figure 3: MNIST parity
-def mnist_table(profile: str | None = None) -> pd.DataFrame:
-    """MNIST parity (even digits +1): the binary network and the 10-class network (same width),
-    trained with Adam, attacked with L2 PGD in pixel space ([0, 1] box): columns readout, seed,
-    radius, robust_accuracy, clean_accuracy."""
+# ---------------------------------------------------------------- Figure 3: ResNet-18 on images
+DATASETS = ("mnist", "cifar10")
+IMAGE_READOUTS = ("binary", "10-class sum", "10-class argmax")
+POSITIVE = {"mnist": (0, 2, 4, 6, 8), "cifar10": (0, 1, 2, 3, 4)}  # J₊: even digits; CIFAR classes 0–4
+
+
+def image_data(dataset: str, n: int, n_test: int, device: torch.device | str = "cpu"):
+    """(X, classes, X_test, classes_test) of `dataset`: images (n, 3, 32, 32) in [0, 1] and the 10
+    class labels. MNIST comes padded to 32×32 in three channels (`data.load_mnist32`)."""
+    check_choice("dataset", dataset, DATASETS)
+    load = load_mnist32 if dataset == "mnist" else load_cifar10
+    X, c = load("train", n=n, device=device)
+    Xt, ct = load("test", n=n_test, device=device)
+    return X, c, Xt, ct
+
+
+def train_image_ensemble(
+    X: torch.Tensor, labels: torch.Tensor, n_classes: int, seeds: list[int], *,
+    arch: str, epochs: int, lr: float, batch_size: int, device: torch.device | str = "cpu",
+) -> ModuleEnsemble:
+    """One `models.build_resnet(arch, n_classes, seed)` per seed, every layer trained by
+    `training.train_module` (Adam, cross-entropy, shuffled mini-batches), gathered in an ModuleEnsemble."""
+    members = []
+    for seed in seeds:
+        net = build_resnet(arch, n_classes, seed, device=device, freeze_fc=False)
+        train_module(net, X, labels, optimizer="adam", lr=lr, batch_size=batch_size, epochs=epochs,
+                     seed=seed, shuffle=True, device=device)
+        members.append(net)
+    return ModuleEnsemble(members, X.shape[1:], n_classes)
+
+
+def image_curves(
+    X: torch.Tensor, classes: torch.Tensor, X_test: torch.Tensor, classes_test: torch.Tensor,
+    positive: tuple[int, ...], *, seeds: int, arch: str, epochs: int, lr: float, batch_size: int,
+    radii: tuple[float, ...], pgd_steps: int, attack_n: int, device: torch.device | str = "cpu",
+) -> pd.DataFrame:
+    """Figure 3 on images. A binary model (two classes: J₊ → 1) and a 10-class model per seed; the
+    10-class model is read as a binary classifier by its summed logits Σ_{J₊} − Σ_{J₋} and by the
+    parity of its argmax. Each readout is attacked on the first `attack_n` test images with L2 PGD
+    (cross-entropy of the readout's logits, [0, 1] box) and with the targeted centre attacks
+    (`centre_directions` with the class-mean training images as centres). Columns readout, attack,
+    seed, radius, robust_accuracy, clean_accuracy (on all of X_test)."""
+    check_choice("arch", arch, RESNET_ARCHS)
+    for r in radii:
+        check_range("radius", r, lo=0.0)
+    dev = resolve_device(device)
+    k = 10
+    signs = class_signs(k, positive).to(dev)
+    is_pos = signs > 0
+    y, y_test = signs[classes.to(dev)], signs[classes_test.to(dev)]  # ±1
+    member_seeds = [INIT_SEED + s for s in range(seeds)]
+    opts = {"arch": arch, "epochs": epochs, "lr": lr, "batch_size": batch_size, "device": dev}
+    binary = train_image_ensemble(X, (y > 0).long().cpu(), 2, member_seeds, **opts)
+    multi = train_image_ensemble(X, classes.cpu(), k, member_seeds, **opts)
+    models = {
+        "binary": binary,
+        "10-class sum": multi.read_as(lambda z: summed_logit(z, signs), 1),
+        "10-class argmax": multi.read_as(lambda z: group_max_logits(z, is_pos), 2),
+    }
+    flat = X.to(dev).reshape(X.shape[0], -1).float()
+    centres = torch.stack([flat[classes.to(dev) == j].mean(0) for j in range(k)])
+    Xa = X_test[:attack_n].to(dev).reshape(min(attack_n, X_test.shape[0]), -1).float()
+    ya, ca = y_test[:attack_n], classes_test[:attack_n].to(dev)
+    dirs = centre_directions(Xa, ya, ca, centres, signs)
+    grid = np.asarray(radii, float)
+    rows = []
+    for name, model in models.items():
+        clean = binary_accuracy(model, X_test.to(dev).reshape(X_test.shape[0], -1).float(), y_test)
+        pgd = pgd_robust(model, Xa, ya, grid, steps=pgd_steps, box=(0.0, 1.0))
+        tgt = targeted_robust(model, Xa, ya, dirs, grid, box=(0.0, 1.0)).cpu()
+        for row in _curve_rows({"PGD": pgd, "targeted": tgt, "both": pgd & tgt}, grid, readout=name):
+            rows.append({**row, "clean_accuracy": float(clean[row["seed"]])})
+    return pd.DataFrame(rows)
+
+
+def resnet_table(dataset: str = "mnist", profile: str | None = None) -> pd.DataFrame:
+    """Figure 3's real-data panels with ResNet-18 (see `image_curves`) at the profile's sizes; MNIST
+    parity (even digits +1, radii in [0, 1] pixel units) or CIFAR-10 {0–4} vs {5–9} (needs
+    `data.cifar10_available()`)."""
+    check_choice("dataset", dataset, DATASETS)
     prof = get_profile(profile)
 
     def compute() -> pd.DataFrame:
         dev = resolve_device("auto")
-        X, digit = load_mnist("train", n=prof.mnist_n, device=dev)
-        Xt, digit_t = load_mnist("test", n=prof.mnist_test, device=dev)
-        y, yt = 1.0 - 2.0 * (digit % 2).float(), 1.0 - 2.0 * (digit_t % 2).float()  # even: +1
-        seeds = [INIT_SEED + s for s in range(prof.seeds)]
-        std = 1.0 / X.shape[1] ** 0.5
-        binary = BiasedTwoLayerEnsemble.small_init(
-            X.shape[1], signed_head(prof.mnist_width // 2), seeds, std=std, device=dev
+        X, c, Xt, ct = image_data(dataset, prof.resnet_n, prof.resnet_test)
+        return image_curves(
+            X, c, Xt, ct, POSITIVE[dataset], seeds=prof.resnet_seeds, arch=prof.resnet_arch,
+            epochs=prof.resnet_epochs if dataset == "mnist" else prof.cifar_epochs, lr=prof.resnet_lr,
+            batch_size=prof.resnet_batch, radii=prof.mnist_radii if dataset == "mnist" else prof.cifar_radii,
+            pgd_steps=prof.resnet_pgd_steps, attack_n=prof.resnet_attack_n, device=dev,
         )
-        multi = BiasedTwoLayerEnsemble.small_init(
-            X.shape[1], block_head(10, prof.mnist_width // 10), seeds, std=std, device=dev
-        )
-        opts = {
-            "lr": prof.mnist_lr,
-            "steps": prof.mnist_epochs,
-            "optimizer": "adam",
-            "batch_size": prof.mnist_batch,
-        }
-        fit(binary, X, (y > 0).float(), loss="bce", **opts)
-        fit(multi, X, digit, loss="ce", **opts)
-        signs = class_signs(10, (0, 2, 4, 6, 8)).to(multi.W)
-        models = {
-            "binary": binary,
-            "10-class sum": summed_readout(multi, signs),
-            "10-class argmax": GroupMaxReadout(multi, signs),
-        }
-        radii = np.asarray(prof.mnist_radii)
-        Xa, ya = Xt[: prof.mnist_attack_n], yt[: prof.mnist_attack_n]
-        rows = []
-        for name, model in models.items():
-            clean = binary_accuracy(model, Xt, yt)
-            rob = pgd_robust(model, Xa, ya, radii, steps=prof.pgd_steps, box=(0.0, 1.0))
-            acc = rob.to(torch.float64).mean(1).numpy()
-            for s in range(prof.seeds):
-                for r, radius in enumerate(radii):
-                    rows.append(
-                        {
-                            "readout": name,
-                            "seed": s,
-                            "radius": float(radius),
-                            "robust_accuracy": float(acc[s, r]),
-                            "clean_accuracy": float(clean[s]),
-                        }
-                    )
-        return pd.DataFrame(rows)
 
-    return store_table("mnist", {"what": "parity"}, compute, profile=prof.name)
+    return store_table("resnet", {"dataset": dataset}, compute, profile=prof.name)
+
 
 
 # ---------------------------------------------------------------- peers: Frei et al., Min & Vidal

@@ -9,6 +9,9 @@ Both are `models.BiasedTwoLayerEnsemble`s with one member per seed; a member may
 data (inputs (K, n, d)), so all seeds are one batched computation. The k-class network is read as a
 binary classifier in two ways: the summed logits Σ_{J₊} f_j − Σ_{J₋} f_j (a fixed head, so again a
 `BiasedTwoLayerEnsemble`) and the argmax (the class of the largest logit, `GroupMaxReadout`).
+
+On images (Figure 3's MNIST and CIFAR-10 panels) the networks are ResNet-18s, one per seed, gathered
+in a `models.ModuleEnsemble` so that the same attacks and readouts apply to them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import torch
 
 from ...ground.devices import exact_float32
 from ...ground.errors import ConfigError, check_choice, check_range
-from ...models import BiasedTwoLayerEnsemble
+from ...models import BiasedTwoLayerEnsemble, Ensemble
 from ...training import member_losses
 
 OPTIMIZERS = ("gd", "adam")
@@ -52,6 +55,19 @@ def summed_readout(net: BiasedTwoLayerEnsemble, signs: torch.Tensor) -> BiasedTw
     return net.with_head(signs.to(net.A)[None, None, :] @ net.A)
 
 
+def group_max_logits(z: torch.Tensor, positive: torch.Tensor) -> torch.Tensor:
+    """The argmax readout as two logits: z (..., k), positive bool (k,) → (..., 2) =
+    (max_{J₋} z_j, max_{J₊} z_j), so class 1 (label +1) wins when the largest logit is in J₊."""
+    neg = z.masked_fill(positive, float("-inf")).amax(-1)
+    pos = z.masked_fill(~positive, float("-inf")).amax(-1)
+    return torch.stack([neg, pos], dim=-1)
+
+
+def summed_logit(z: torch.Tensor, signs: torch.Tensor) -> torch.Tensor:
+    """The summed readout Σ_j s_j z_j as one logit: z (..., k), signs (k,) → (..., 1)."""
+    return (z @ signs.to(z))[..., None]
+
+
 class GroupMaxReadout(BiasedTwoLayerEnsemble):
     """The argmax readout of a k-class network as two logits (max_{J₋} f_j, max_{J₊} f_j): class 1
     (label +1) wins exactly when the largest logit belongs to J₊. Shares no state with `net`."""
@@ -68,10 +84,7 @@ class GroupMaxReadout(BiasedTwoLayerEnsemble):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (n, d) or (K, n, d) → (K, n, 2)."""
-        z = super().forward(x)
-        neg = z.masked_fill(self.positive, float("-inf")).amax(-1)
-        pos = z.masked_fill(~self.positive, float("-inf")).amax(-1)
-        return torch.stack([neg, pos], dim=-1)
+        return group_max_logits(super().forward(x), self.positive)
 
 
 def fit(
@@ -144,10 +157,10 @@ def cosines(W: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def binary_accuracy(model: BiasedTwoLayerEnsemble, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def binary_accuracy(model: Ensemble, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Fraction of ±1 labels y (n,) that the members get right: logit > 0 ⇒ +1 (argmax for two
     logits). X (n, d) or (K, n, d) → (K,) float64."""
     with exact_float32():
-        z = model(X.to(model.W))
+        z = model(X.to(device=model.device, dtype=model.dtype))
     pred = (z[..., 0] > 0) if z.shape[-1] == 1 else (z.argmax(-1) == 1)
     return (pred == (y.to(z.device) > 0)).to(torch.float64).mean(-1).cpu()

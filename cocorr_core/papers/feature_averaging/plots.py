@@ -120,14 +120,24 @@ def fa_curve(table: pd.DataFrame, d: int, k: int):
     return fig
 
 
-def mnist_curves(table: pd.DataFrame):
-    """MNIST parity: robust accuracy against the L2 radius (pixel units) per network and readout."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    sns.lineplot(
-        data=table, x="radius", y="robust_accuracy", hue="readout", marker="o", errorbar=("ci", 95), ax=ax
-    )
-    ax.set_xlabel("L2 radius ρ (pixels in [0, 1])")
-    ax.set_ylabel("robust accuracy (PGD)")
+def resnet_curves(table: pd.DataFrame):
+    """Figure 3 on images (a `resnet_table`, MNIST or CIFAR-10): robust accuracy against the L2 radius
+    in pixel units per readout (colour) and attack (panel), 95% intervals over seeds."""
+    attacks = ("PGD", "targeted", "both")
+    fig, axes = plt.subplots(1, len(attacks), figsize=(13, 3.8), sharey=True)
+    for ax, attack in zip(axes, attacks):
+        sns.lineplot(
+            data=table[table["attack"] == attack],
+            x="radius",
+            y="robust_accuracy",
+            hue="readout",
+            marker="o",
+            errorbar=("ci", 95),
+            ax=ax,
+        )
+        ax.set_title(f"attack: {attack}")
+        ax.set_xlabel("L2 radius ρ (pixels in [0, 1])")
+        ax.set_ylabel("binary robust accuracy")
     fig.tight_layout()
     return fig
 

@@ -4,7 +4,9 @@
 GD for T = 100 steps with η = 1e-3 from N(0, 1e-10) weights), 10 seeds and strong attacks. `quick`
 runs on two CPU cores: the same k, m, η, T and initialisation with a smaller input dimension
 d = 1024 and n = 500 training points (so d/n stays near the paper's 3), fewer attacked points and
-radii; the geometry scales with d (cliffs at √(d/k) and √(d/2)).
+radii; the geometry scales with d (cliffs at √(d/k) and √(d/2)). The ResNet-18 runs on images use the
+paper's data sizes in `paper`; `quick` trains on 1000 images for 2 epochs with 3 seeds, an
+illustration (see the Figure 3 page).
 """
 
 from __future__ import annotations
@@ -42,15 +44,21 @@ class Profile:
     radii: tuple[float, ...] = tuple(float(r) for r in range(0, 50, 2))  # L2 radii of Figure 3
     pgd_steps: int = 20
     track: tuple[int, ...] = (0, 1, 2, 3, 5, 8, 12, 20, 30, 50, 75, 100)  # GD steps with recorded cosines
-    # MNIST parity (two-layer networks on pixels in [0, 1])
-    mnist_n: int = 4000
-    mnist_test: int = 2000
-    mnist_attack_n: int = 300
-    mnist_width: int = 100  # hidden neurons of both networks (50 per sign; 10 per class)
-    mnist_epochs: int = 6
-    mnist_batch: int = 50
-    mnist_lr: float = 1e-2  # Adam
-    mnist_radii: tuple[float, ...] = (0.0, 0.4, 0.8, 1.2, 1.6, 2.0)
+    # Figure 3 on images: torchvision ResNet-18s trained from scratch (all layers), one per seed, on
+    # MNIST parity (images 3×32×32) and CIFAR-10 {0–4} vs {5–9}; Adam (the paper's optimiser is not
+    # known; Min & Vidal train their MNIST networks with Adam at 1e-3), no augmentation
+    resnet_arch: str = "resnet18"
+    resnet_seeds: int = 5  # ≥ 5: the power test of the gap criterion
+    resnet_n: int = 60000  # training images
+    resnet_test: int = 10000  # test images for clean accuracy
+    resnet_attack_n: int = 1000  # attacked test images
+    resnet_epochs: int = 10  # MNIST
+    cifar_epochs: int = 100
+    resnet_batch: int = 128
+    resnet_lr: float = 1e-3
+    resnet_pgd_steps: int = 50
+    mnist_radii: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(21))  # pixel units
+    cifar_radii: tuple[float, ...] = tuple(round(0.08 * i, 2) for i in range(11))
     # Min & Vidal's unit-norm set-up (peers page)
     mv_d: int = 1000
     mv_k: int = 10
@@ -66,9 +74,16 @@ PROFILES: dict[str, Profile] = {
         d=1024,
         n=500,
         radii=tuple(float(r) for r in range(0, 30, 2)),
-        mnist_n=2000,
-        mnist_epochs=8,
-        mnist_attack_n=200,
+        resnet_seeds=3,
+        resnet_n=1000,
+        resnet_test=1000,
+        resnet_attack_n=50,
+        resnet_epochs=2,
+        cifar_epochs=2,
+        resnet_batch=50,
+        resnet_pgd_steps=10,
+        mnist_radii=(0.0, 0.4, 0.8, 1.2, 1.6, 2.0),
+        cifar_radii=(0.0, 0.16, 0.32, 0.48, 0.64, 0.8),
         mv_n=1000,
     ),
     "paper": Profile(
@@ -78,12 +93,6 @@ PROFILES: dict[str, Profile] = {
         attack_n=1000,
         pgd_steps=100,
         radii=tuple(float(r) for r in range(0, 60, 2)),
-        mnist_n=60000,
-        mnist_test=10000,
-        mnist_attack_n=2000,
-        mnist_width=500,
-        mnist_epochs=20,
-        mnist_radii=tuple(round(0.1 * i, 1) for i in range(21)),
         mv_n=20000,
     ),
 }
