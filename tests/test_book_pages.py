@@ -14,24 +14,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 JB = Path(sys.executable).with_name("jupyter-book")
+sys.path.insert(0, str(ROOT / "tests"))
+from tiny_pages import tiny_page  # noqa: E402
 
-NOTEBOOK = """---
-jupytext:
-  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-kernelspec: {display_name: Python 3, language: python, name: python3}
----
-
-# A tiny page
-
-```{code-cell} ipython3
-:tags: [parameters]
-PROFILE = None
-```
-
-```{code-cell} ipython3
-print(6 * 7)
-```
-"""
+NOTEBOOK = tiny_page("A tiny page", "print(6 * 7)")
 COURSE = """# Course
 
 ```{course-pages}

@@ -17,6 +17,7 @@ from cocorr_core.runs.sweep import run_sweep
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import sweep_fakes as F  # noqa: E402
+from tiny_pages import tiny_page  # noqa: E402
 
 
 def error_line(capsys) -> str:
@@ -279,23 +280,7 @@ def test_page_unknown_or_ambiguous(capsys):
     assert "ambiguous" in line and "fig3_init_width" in line and "theory_definitions" not in line
 
 
-TINY_PAGE = """---
-jupytext:
-  text_representation: {extension: .md, format_name: myst, format_version: 0.13}
-kernelspec: {display_name: Python 3, language: python, name: python3}
----
-
-# Tiny
-
-```{code-cell} ipython3
-:tags: [parameters]
-PROFILE = None
-```
-
-```{code-cell} ipython3
-print("profile", PROFILE)
-```
-"""
+TINY_PAGE = tiny_page("Tiny", 'print("profile", PROFILE)')
 
 
 @pytest.mark.notebooks
