@@ -212,5 +212,7 @@ def test_teaching_part_lists_meetings_with_run_times(site, browser):
         assert rows.count() >= 20, f"the course path lists {rows.count()} pages"
         times = page.locator("table.course-pages tbody td:last-child").all_inner_texts()
         assert sum(t.strip().endswith(" s") for t in times) >= 15, times
+        page.set_viewport_size({"width": 1280, "height": 900})
+        assert page.evaluate(OVERFLOW_JS) == [], "a course table is wider than its column"
     finally:
         page.close()

@@ -78,4 +78,5 @@ def test_course_table_lists_pages_with_their_times(tiny_book):
     assert 'href="../notebooks/tiny.html"' in html and 'href="../_notebooks/tiny.ipynb"' in html
     assert "reading only" in html                # the prose page has no run time
     assert "Run time of these pages in this build" in html
+    assert ".venv/bin/cocorr page NAME --profile quick" in _text(html)
     assert "Run this page" not in html           # no box on a page without code

@@ -114,15 +114,15 @@ def fill_course_pages(app: Sphinx, doctree: nodes.document, docname: str) -> Non
     env = app.env
     for node in list(doctree.findall(course_pages)):
         table = nodes.table(classes=["course-pages"])
-        group = nodes.tgroup(cols=4)
+        group = nodes.tgroup(cols=3)
         table += group
-        for width in (40, 20, 25, 15):
+        for width in (55, 30, 15):
             group += nodes.colspec(colwidth=width)
         head = nodes.thead()
         group += head
         body = nodes.tbody()
         group += body
-        head += _row(["Page", "Notebook", "Rerun", "Run time"])
+        head += _row(["Page", "Notebook", "Run time"])
         total = 0.0
         for target in node["docnames"]:
             data = _exec_data(env, target)
@@ -130,13 +130,15 @@ def fill_course_pages(app: Sphinx, doctree: nodes.document, docname: str) -> Non
             page = nodes.reference(text=title, internal=True,
                                    refuri=app.builder.get_relative_uri(docname, target))
             if data is None:
-                body += _row([page, "—", "— (no code)", "reading only"])
+                body += _row([page, "—", "reading only"])
                 continue
             total += data["runtime"]
-            body += _row([page, _download(docname, target, f"{_stem(target)}.ipynb"),
-                          nodes.literal(text=_rerun_command(target)), _seconds(data["runtime"])])
+            download = _download(docname, target, f"{_stem(target)}.ipynb")
+            body += _row([page, download, _seconds(data["runtime"])])
         note = nodes.paragraph(text=f"Run time of these pages in this build: {_seconds(total)} in all "
-                                    f"({_profile()} profile, {_machine()}).")
+                                    f"({_profile()} profile, {_machine()}). Rerun one with ")
+        note += nodes.literal(text=_rerun_command("notebooks/NAME"))
+        note += nodes.Text(", NAME being its notebook's name without .ipynb.")
         node.replace_self([table, note])
 
 
