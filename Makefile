@@ -23,7 +23,12 @@ help:
 	@echo "make lab        JupyterLab on 127.0.0.1 with the notebooks/*.md opening as notebooks (jupytext)"
 	@echo "make clean      remove build outputs (keeps .venv, data and stored results)"
 
+# The venv takes about 7 GiB (torch's CUDA build is 5.5 GiB): say so before pip fails halfway.
+NEED_GIB := 8
 $(STAMP): pyproject.toml package.json package-lock.json
+	@free=$$(df -Pk . | awk 'NR==2 {print int($$4 / 1048576)}'); test -x $(BIN)/python || \
+	  test "$$free" -ge $(NEED_GIB) || { echo "setup needs about $(NEED_GIB) GiB free for $(VENV) and \
+	$(CURDIR) has $$free GiB: free some disk (df -h .), then run make again"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(TORCH_PIN)
 	$(BIN)/python -m pip install -q -e ".[dev,book,dist]"
