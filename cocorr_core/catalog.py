@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .data import cifar10_available
 from .ground.errors import ConfigError
 from .papers import cocorrelation, feature_averaging, law_of_robustness, ntk
 from .runs.ledger import Claim, check_unique, find_claim
@@ -63,6 +64,11 @@ def _fa_prof(profile: str):
     return feature_averaging.get_profile(profile)
 
 
+def _fa_image_panel(dataset: str, profile: str):
+    table = feature_averaging.resnet_table(dataset, profile)
+    return feature_averaging.plots.resnet_curves(table, title=feature_averaging.DATASET_NAMES[dataset])
+
+
 _COCORR_PAGES = {"fig1": "fig1_robustness_energy", "fig2": "fig2_resnets", "fig3": "fig3_init_width",
                  "fig4": "fig4_heatmaps", "fig5": "fig5_decomposition", "fig6": "fig6_accumulation",
                  "beyond": "beyond_paper"}
@@ -91,7 +97,9 @@ _FIGURES = [
                lambda p: feature_averaging.plots.robustness_curves(feature_averaging.robustness_table(p),
                                                                    _fa_prof(p).d, _fa_prof(p).k)),
     BookFigure("fa-mnist", feature_averaging.PAPER, "fa_fig3_robustness",
-               lambda p: feature_averaging.plots.resnet_curves(feature_averaging.resnet_table("mnist", p))),
+               lambda p: _fa_image_panel("mnist", p)),
+    BookFigure("fa-cifar", feature_averaging.PAPER, "fa_fig3_robustness", lambda p: _fa_image_panel(
+        "cifar10" if cifar10_available() else "cifar_stand_in", p)),
     BookFigure("fa-peers", feature_averaging.PAPER, "fa_peers",
                lambda p: feature_averaging.plots.peer_curves(feature_averaging.peer_table(p))),
     BookFigure("lor-bracket", law_of_robustness.PAPER, "lor_conjecture",

@@ -9,7 +9,7 @@ import pytest
 import sympy as sp
 import torch
 
-from cocorr_core.data import multi_cluster, orthogonal_centres
+from cocorr_core.data import load_mnist32, multi_cluster, orthogonal_centres
 from cocorr_core.ground.errors import ConfigError
 from cocorr_core.models import BiasedTwoLayerEnsemble, ModuleEnsemble
 from cocorr_core.papers import feature_averaging as fa
@@ -250,6 +250,18 @@ def test_image_curves_on_a_fake_cifar_tensor():
     assert (wide["both"] <= np.minimum(wide["PGD"], wide["targeted"]) + 1e-12).all()
     for _, g_ in t.groupby(["readout", "attack"]):
         assert (np.diff(g_.sort_values("radius")["robust_accuracy"].to_numpy()) <= 1e-12).all()
+
+
+def test_cifar_stand_in_is_mnist32_with_cifars_split():
+    """The stand-in's images are MNIST-32's, its split is CIFAR-10's, and its name says stand-in."""
+    X, c, Xt, ct = experiments.image_data("cifar_stand_in", 20, 10)
+    X32, c32 = load_mnist32("train", n=20)
+    assert torch.equal(X, X32) and torch.equal(c, c32) and Xt.shape == (10, 3, 32, 32)
+    assert experiments.POSITIVE["cifar_stand_in"] == experiments.POSITIVE["cifar10"]
+    prof = fa.get_profile("quick")
+    assert experiments.image_schedule("cifar_stand_in", prof) == (prof.resnet_epochs, prof.mnist_radii)
+    assert experiments.image_schedule("cifar10", prof) == (prof.cifar_epochs, prof.cifar_radii)
+    assert fa.sizes_text("quick", "cifar_stand_in").startswith("stand-in for CIFAR-10")
 
 
 def test_image_runs_reject_bad_input():

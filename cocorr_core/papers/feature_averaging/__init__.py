@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from ...runs.ledger import Claim, Verdicts, check_unique, find_claim, page_verdicts
 from . import claims, experiments, geometry, networks, plots
-from .claims import averaging_effects, crossing_radius, decoupling_effects, image_decision
+from .claims import averaging_effects, crossing_radius, decoupling_effects, image_decision, image_gaps
 from .experiments import (
+    DATASET_NAMES,
     accuracy_table,
     cosine_table,
     idealised_fa_curve,
@@ -44,13 +45,15 @@ def verdicts(page: str | None = None, ids: list[str] | None = None, profile: str
 
 
 def sizes_text(profile: str | None = None, what: str = "synthetic") -> str:
-    """The sizes of a set-up in one line: "synthetic", "mnist" or "cifar10" (the ResNet-18 runs)."""
+    """The sizes of a set-up in one line: "synthetic", or a ResNet-18 run's dataset ("mnist",
+    "cifar10", "cifar_stand_in")."""
     return claims._sizes(get_profile(profile), what)
 
 
 __all__ = [
     "BIBKEY",
     "CLAIMS",
+    "DATASET_NAMES",
     "FIGURES",
     "LEVEL",
     "PAPER",
@@ -67,6 +70,7 @@ __all__ = [
     "get_profile",
     "idealised_fa_curve",
     "image_decision",
+    "image_gaps",
     "networks",
     "peer_table",
     "plots",

@@ -173,9 +173,9 @@ def image_decision(table: pd.DataFrame, dataset: str) -> tuple[str, dict[str, bo
 
 # ---------------------------------------------------------------- checks
 def _sizes(prof, what: str = "synthetic") -> str:
-    if what in ("mnist", "cifar10"):
-        data = "MNIST parity (3×32×32)" if what == "mnist" else "CIFAR-10 {0–4} vs {5–9}"
-        epochs = prof.resnet_epochs if what == "mnist" else prof.cifar_epochs
+    if what in experiments.DATASETS:
+        data = experiments.DATASET_NAMES[what]
+        epochs, _ = experiments.image_schedule(what, prof)
         return (
             f"{data}, {prof.resnet_arch} from scratch, {prof.resnet_n} training images, Adam lr "
             f"{prof.resnet_lr:g} for {epochs} epochs (batch {prof.resnet_batch}), {prof.resnet_attack_n} "
@@ -381,7 +381,8 @@ def _image_check(dataset: str):
                 "not run",
                 {"cifar10_available": False},
                 "needs the CIFAR-10 batches (data.cifar10_available() is False here); the ResNet-18 "
-                "runs of this panel use the same code as the MNIST panel",
+                "runs of this panel use the same code as the MNIST panel, and the page shows the "
+                "MNIST-32 stand-in with CIFAR-10's split as an illustration",
                 deciding=("cifar10_available",),
                 sizes=_sizes(prof, dataset),
             )

@@ -120,11 +120,13 @@ def fa_curve(table: pd.DataFrame, d: int, k: int):
     return fig
 
 
-def resnet_curves(table: pd.DataFrame):
-    """Figure 3 on images (a `resnet_table`, MNIST or CIFAR-10): robust accuracy against the L2 radius
-    in pixel units per readout (colour) and attack (panel), 95% intervals over seeds."""
+def resnet_curves(table: pd.DataFrame, title: str | None = None):
+    """Figure 3 on images (a `resnet_table`): robust accuracy against the L2 radius in pixel units
+    per readout (colour) and attack (panel), 95% intervals over seeds; `title` names the data."""
     attacks = ("PGD", "targeted", "both")
-    fig, axes = plt.subplots(1, len(attacks), figsize=(13, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, len(attacks), figsize=(13, 4.2 if title else 3.8), sharey=True)
+    if title:
+        fig.suptitle(title)
     for ax, attack in zip(axes, attacks):
         sns.lineplot(
             data=table[table["attack"] == attack],
