@@ -27,7 +27,10 @@ The bound used is min(r₁, r₁²/δ). It certifies the eigenvalue the Ritz val
 that this is λ_max depends on the random start block not being nearly orthogonal to the top
 eigenvector. That is rare but not negligible when the top eigenvalues cluster (random Gaussian
 W, the Marchenko–Pastur edge): with one start vector about 1 sample in 500 locks onto λ₂ (and with
-two still about 1 in 10³ in our trials), so the two-layer norms use a block of 3 start vectors.
+two still about 1 in 10³ in our trials), so below a tolerance of 10⁻², where the Kato–Temple bound
+is what certifies, the two-layer norms use a block of 3 start vectors. At looser tolerances the
+random-start bound certifies first, and one start vector reaches it with the fewest products
+(17 steps of one vector against 9 of three at 10⁻¹ with d = 784).
 A norm is returned as sqrt(θ₁), a lower bound whose relative error is at most `tol` once the
 bound allows it.
 """
@@ -132,19 +135,20 @@ def _lam_max_psd(G: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | None = None,
-                    warm: dict | None = None, max_iter: int = 300, block: int = 3,
+                    warm: dict | None = None, max_iter: int = 300, block: int | None = None,
                     exact_dim: int = 128, chunk: int | None = None, seed: int = 0,
                     shared_start: int = 32) -> NormSample:
     """Exact (or certified to relative error `tol`) per-sample norms of a two-layer ensemble.
 
     X: (n, d) shared by all members (images are flattened) or (K, n, d) per member.
     Split φ′ = σ∘W (inner), φ = A (outer). Returns a NormSample of shape (K, n).
-    `warm`: the `state` of an earlier NormSample; `block`: Lanczos start vectors; `exact_dim`:
+    `warm`: the `state` of an earlier NormSample; `block`: Lanczos start vectors (None: 3 for
+    tol < KATO_TEMPLE_BELOW, else 1; see the module's notes); `exact_dim`:
     exact eigvalsh when min(m, d) ≤ exact_dim; `chunk`: samples per batch (None: by memory);
     `max_iter`, `seed`: Lanczos steps and start vectors. `shared_start`: without `warm`, all but
     one of the `block` start vectors come from a Rayleigh–Ritz step in the top `shared_start`
     vectors spanning the dominant subspace of the operator averaged over the inputs (0: all random;
-    used for tol < SHARED_START_BELOW, on the d side); the last one stays random, so the Krylov
+    used for tol < KATO_TEMPLE_BELOW, on the d side); the last one stays random, so the Krylov
     space always holds that of a random start.
     """
     if not isinstance(model, TwoLayerEnsemble):
@@ -158,6 +162,9 @@ def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | No
     tol = default_tol(W.dtype) if tol is None else tol
     check_range("tol", tol, lo=0.0, lo_open=True)
     check_range("shared_start", shared_start, lo=0, integer=True)
+    if block is None:
+        block = 3 if tol < KATO_TEMPLE_BELOW else 1
+    check_range("block", block, lo=1, integer=True)
 
     outer = torch.linalg.matrix_norm(A, ord=2)[:, None].expand(K, n).clone()
     if model.activation == "linear":
@@ -187,7 +194,9 @@ def two_layer_norms(model: TwoLayerEnsemble, X: torch.Tensor, *, tol: float | No
     return NormSample(full, outer, inner, state=state, max_rel_bound=bound, iterations=steps)
 
 
-SHARED_START_BELOW = 1e-2    # tolerances below which `two_layer_norms` uses the shared start
+# Tolerances below which the Kato–Temple bound certifies first: `two_layer_norms` then uses a block of
+# 3 start vectors, all but one from the shared start subspace.
+KATO_TEMPLE_BELOW = 1e-2
 
 
 def _shared_basis(W: torch.Tensor, d2: torch.Tensor, k: int, seed: int, sweeps: int = 3) -> torch.Tensor:
@@ -247,7 +256,7 @@ def _inner_relu_norms(model, X, W, G, *, tol, warm, max_iter, block, exact_dim, 
     basis = None
     # at loose tolerances the random-start bound certifies first, and it grows stronger with every
     # random start vector, so the shared start serves the tight ones
-    if warm_vecs is None and side == "d" and shared_start > 0 and block >= 2 and tol < SHARED_START_BELOW:
+    if warm_vecs is None and side == "d" and shared_start > 0 and block >= 2 and tol < KATO_TEMPLE_BELOW:
         basis = _shared_basis(W, d2_all, min(shared_start, d), seed)
     step = chunk or _auto_chunk(n, 2.0 * K * (min(max_iter, dim, 64) + 4) * block * dim * W.element_size())
     vec_parts, worst, steps = [], 0.0, 0

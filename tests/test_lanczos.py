@@ -58,3 +58,33 @@ def test_bad_block_and_warm_shapes():
     with pytest.raises(ConfigError, match="warm"):
         top_eigenvalues(matvec_of(M), (1, 2), 10, dtype=torch.float64, device=CPU, tol=1e-6,
                         warm=torch.zeros(1, 3, 1, 10, dtype=torch.float64))
+
+
+def test_ritz_values_are_checked_when_the_random_start_bound_first_certifies():
+    """With checks every 2 steps, a solve certified by the random-start bound at an odd step k
+    stops at k, not k + 1."""
+    from cocorr_core.linalg.lanczos import RANDOM_START_DELTA, random_start_bound
+    dim, tol, block = 400, 0.1, 3
+    delta = RANDOM_START_DELTA ** (1 / block)
+    k = next(k for k in range(1, 100) if random_start_bound(dim, k, delta) <= (1 + tol) ** 2 - 1)
+    assert k % 2 == 1
+    # a flat spectrum: the second Ritz pair never converges, so only the random-start bound certifies
+    M = torch.diag(torch.linspace(1.0, 1.05, dim, dtype=torch.float64))[None].expand(4, dim, dim)
+    lam, bound, _, steps = top_eigenvalues(matvec_of(M), (1, 4), dim, dtype=torch.float64, device=CPU,
+                                           tol=tol, block=block, check_every=2)
+    assert steps == k
+    assert bool((bound[0] == random_start_bound(dim, k, delta)).all())
+    assert bool((lam[0] <= 1.05 + 1e-12).all() & ((1.05 - lam[0]) / 1.05 <= bound[0]).all())
+
+
+def test_two_layer_norms_choose_their_block_by_tolerance():
+    """One start vector where the random-start bound certifies (tol ≥ 1e-2), three below."""
+    from cocorr_core.measures import KATO_TEMPLE_BELOW, two_layer_norms
+    from cocorr_core.models import TwoLayerEnsemble
+    model = TwoLayerEnsemble.init(60, 180, [0.0], [1], dtype=torch.float64, device="cpu")
+    X = torch.randn(5, 60, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    for tol, block in ((KATO_TEMPLE_BELOW, 1), (KATO_TEMPLE_BELOW / 2, 3)):
+        ns = two_layer_norms(model, X, tol=tol, exact_dim=8)
+        assert ns.state["inner"].shape[2] == block
+    with pytest.raises(ConfigError, match="block"):
+        two_layer_norms(model, X, tol=1e-2, exact_dim=8, block=0)

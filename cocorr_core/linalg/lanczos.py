@@ -1,8 +1,8 @@
 """Batched block Lanczos for the top eigenvalue of many small PSD operators, with certificates.
 
 See `cocorr_core.measures` for the certificate (Kato–Temple with a trusted gap, or before the gap
-can be trusted the random-start bound of Kuczyński & Woźniakowski) and why the two-layer norms use
-a block of 3 start vectors.
+can be trusted the random-start bound of Kuczyński & Woźniakowski) and how the two-layer norms
+choose their block of start vectors.
 """
 from __future__ import annotations
 
@@ -79,6 +79,12 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
     # relative error of sqrt(θ) ≤ tol  ⇔  bound/θ ≤ (1 + tol)² − 1
     lam_tol = (1.0 + tol) ** 2 - 1.0
 
+    # the first step at which the random-start bound alone certifies tol: Ritz values are checked
+    # there too, whatever check_every says
+    delta = RANDOM_START_DELTA ** (1 / n_random) if n_random else 1.0
+    first_certified = next((k for k in range(1, steps_cap + 1)
+                            if n_random and random_start_bound(dim, k, delta) <= lam_tol), 0)
+
     idx = None                                  # active sample indices (None = all)
     cap = min(steps_cap, 24)                    # blocks allocated; doubled when full
     Q = torch.empty(K, n, cap * b + b, dim, dtype=dtype, device=device)  # basis rows
@@ -113,7 +119,7 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
         T[:, :, lo:hi, hi:hi + b] = Bj.transpose(-1, -2)
 
         last = j == steps_cap - 1
-        if not last and (j + 1) % check_every and j > 0:
+        if not last and (j + 1) % check_every and j > 0 and steps != first_certified:
             continue
         theta, S = torch.linalg.eigh(T[:, :, :hi, :hi])     # ascending
         res = (Bj @ S[:, :, lo:hi, :]).norm(dim=-2)         # residual norm of every Ritz pair
@@ -132,7 +138,6 @@ def top_eigenvalues(matvec: Matvec, shape: tuple[int, int], dim: int, *, dtype: 
         # until the top two Ritz pairs have converged, θ₁ may sit near an eigenvalue below λ_max
         # (its residual then bounds the distance to that one): only the random-start bound holds
         if n_random:
-            delta = RANDOM_START_DELTA ** (1 / n_random)
             err = torch.minimum(resid, scale * random_start_bound(dim, steps, delta))
         else:   # a start chosen by the caller (e.g. the previous solve's vectors) is taken on trust
             err = torch.minimum(resid, r1)
