@@ -153,7 +153,7 @@ OVERFLOW_JS = """() => {
   const main = document.querySelector('main') || document.body;
   const right = main.getBoundingClientRect().right + 1;
   const bad = [];
-  for (const el of main.querySelectorAll('.cocorr-verdict, table')) {
+  for (const el of main.querySelectorAll('.cocorr-verdict, table, div.cell_output pre')) {
     const box = el.getBoundingClientRect();
     const parent = el.parentElement;
     const wider = el.scrollWidth > el.clientWidth + 1;
@@ -166,7 +166,7 @@ OVERFLOW_JS = """() => {
 
 @pytest.mark.parametrize("page_path", VERDICT_PAGES or ["notebooks/report.html"])
 def test_verdicts_fit_their_column_at_1280px(site, browser, page_path):
-    """Verdict cards and tables stay inside the page's column on a 1280 px wide window."""
+    """Verdict cards, tables and printed output stay inside the page's column on a 1280 px wide window."""
     if not (HTML / page_path).exists():
         pytest.fail(f"{page_path} is missing from the built book")
     page = browser.new_page(viewport={"width": 1280, "height": 900})

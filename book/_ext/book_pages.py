@@ -197,6 +197,10 @@ def write_notebooks_and_record(app: Sphinx, exception) -> None:
     (out / RECORD).write_text(json.dumps(record, indent=1) + "\n")
 
 
+def add_static_css(app: Sphinx, config) -> None:
+    config.html_static_path.append(str(Path(__file__).parent / "static"))
+
+
 def setup(app: Sphinx) -> dict:
     from datetime import datetime, timezone
 
@@ -209,4 +213,6 @@ def setup(app: Sphinx) -> dict:
     app.connect("doctree-resolved", fill_course_pages)
     app.connect("doctree-resolved", fill_compute_cost)
     app.connect("build-finished", write_notebooks_and_record)
+    app.connect("config-inited", add_static_css)
+    app.add_css_file("book.css")
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
