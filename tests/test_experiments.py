@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import matplotlib
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -190,3 +191,21 @@ def test_run_group_on_cuda_matches_cpu():
     def rho(m):
         return m[m.metric == "cocorrelation"]["value"].to_numpy()
     assert rho(gpu) == pytest.approx(rho(cpu), rel=1e-3)
+
+
+def test_energy_factors_split_the_log_energy_exactly():
+    """ϱ doubling every epoch and 𝔖(f) = 6ϱ: log ϱ(e)/ϱ(1) = (e − 1) log 2, and the rest 𝔖(f)/ϱ stays
+    at log 1 = 0, for every run; epoch 0 is left out."""
+    from cocorr_core.papers.cocorrelation.plots import energy_factors
+    rows = []
+    for seed in (0, 1):
+        for epoch in range(4):
+            rho = 0.1 * (seed + 1) * 2.0**epoch
+            for metric, value in (("cocorrelation", rho), ("dirichlet_full", 6 * rho)):
+                rows.append(dict(activation="relu", width=64, q=0.25, seed=seed, epoch=epoch,
+                                 metric=metric, value=value, status="ok"))
+    out = energy_factors(pd.DataFrame(rows))
+    assert set(out["epoch"]) == {1, 2, 3} and len(out) == 2 * 2 * 3
+    rho = out[out["factor"] == "ϱ"]
+    np.testing.assert_allclose(rho["value"], (rho["epoch"] - 1) * np.log(2.0), atol=1e-12)
+    np.testing.assert_allclose(out[out["factor"] != "ϱ"]["value"], 0.0, atol=1e-12)

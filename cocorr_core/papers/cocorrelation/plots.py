@@ -84,7 +84,7 @@ def energy_factors(df: pd.DataFrame, **where) -> pd.DataFrame:
         return pd.DataFrame(columns=[*key, "factor", "value"])
     m["rest"] = m["value_e"] / m["value_rho"]
     first = m[m["epoch"] == m["epoch"].min()].set_index(key[:4])
-    m = m.join(first[["value_rho", "rest"]], on=key[:4], rsuffix="_1")
+    m = m.join(first[["value_rho", "rest"]].add_suffix("_1"), on=key[:4])
     rows = [m[key].assign(factor="ϱ", value=np.log(m["value_rho"] / m["value_rho_1"])),
             m[key].assign(factor="rest: 𝔖(f)/ϱ", value=np.log(m["rest"] / m["rest_1"]))]
     return pd.concat(rows, ignore_index=True)
